@@ -1,0 +1,1 @@
+"""simtest: simulation regression harness."""

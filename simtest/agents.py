@@ -1,0 +1,37 @@
+"""Layer 3': the system under test. An Agent sees observations only; it is built inside the
+worker from a ModelRef by calling the manifest's entry point `factory(weights, **options)`."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from simtest.errors import ModelError
+from simtest.registry import ModelRef, resolve
+
+__all__ = ["Agent", "load_agent"]
+
+
+@runtime_checkable
+class Agent(Protocol):
+    def reset(self, seed: int) -> None: ...
+
+    def act(self, observation: Any) -> Any: ...
+
+
+def load_agent(model: ModelRef) -> Agent:
+    where = model.manifest or model.label
+    try:
+        factory = resolve(model.entry_point)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ModelError(f"{where}: entry_point {model.entry_point!r} cannot be imported ({exc}); "
+                         "fix the entry_point key (module:factory) or install the module") from None
+    try:
+        agent = factory(model.weights, **model.options)
+    except FileNotFoundError as exc:
+        raise ModelError(f"{where}: {exc}") from None
+    except (ValueError, RuntimeError, KeyError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{where}: cannot build the agent: {first}") from None
+    if not isinstance(agent, Agent):
+        raise ModelError(f"{where}: {model.entry_point} returned {type(agent).__name__}, which lacks reset(seed) / act(obs)")
+    return agent

@@ -1,0 +1,66 @@
+"""Layer 3': how the harness drives an environment. The default adapter passes scenario params
+either per episode (`reset(options={"params": ...})`, envs that declare it) or to
+`gymnasium.make(**params)` (any other gymnasium env: the env is re-made when params change).
+A custom adapter (registry entry `adapter: module:Class`) can configure an env after construction
+and choose the per-step signals that metrics read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simtest.registry import EnvInfo, env_info, resolve
+
+__all__ = ["EnvAdapter", "make_adapter"]
+
+
+class EnvAdapter:
+    """Owns one env instance for a worker; reused across episodes."""
+
+    def __init__(self, info: EnvInfo):
+        self.info = info
+        self.env: Any = None
+        self._made_with: str | None = None
+
+    def _make(self, kwargs: dict) -> Any:
+        import gymnasium
+
+        if self.info.entry_point:  # import the package so that it registers its ids
+            module = self.info.entry_point.split(":")[0].split(".")[0]
+            __import__(module)
+        return gymnasium.make(self.info.id, disable_env_checker=True, **kwargs)
+
+    def reset(self, params: dict, params_json: str, seed: int) -> tuple[Any, dict]:
+        if self.info.configure == "reset_options":
+            if self.env is None:
+                self.env = self._make({})
+            return self.env.reset(seed=seed, options={"params": params})
+        if self.env is None or self._made_with != params_json:
+            self.close()
+            self.env = self._make(dict(params))
+            self._made_with = params_json
+        return self.env.reset(seed=seed)
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        return self.env.step(action)
+
+    def signals(self, info: dict, reward: float) -> dict:
+        """What the trace keeps of one step (the env's info; reward is kept separately)."""
+        return info
+
+    def view(self, name: str, **kwargs: Any) -> Any:
+        """Render a named view (e.g. "topdown", "camera") for previews and failure videos."""
+        method = dict(self.info.views).get(name)
+        if method is None:
+            return self.env.render() if name == "topdown" else None
+        return getattr(self.env.unwrapped, method)(**kwargs)
+
+    def close(self) -> None:
+        if self.env is not None:
+            self.env.close()
+            self.env = None
+
+
+def make_adapter(env_id: str) -> EnvAdapter:
+    info = env_info(env_id)
+    cls = resolve(info.adapter) if info.adapter else EnvAdapter
+    return cls(info)

@@ -1,0 +1,90 @@
+"""Layer 2: what one episode produced. Outcome is kept apart from metrics: an env_error or a
+timeout is infrastructure and never counts as a model regression; an agent_error does."""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from simtest.sampling import Case
+
+__all__ = ["Outcome", "EpisodeResult", "BASE_COLUMNS", "METRIC_PREFIX", "CHECK_PREFIX"]
+
+METRIC_PREFIX = "metric_"
+CHECK_PREFIX = "check_"
+
+
+class Outcome(str, enum.Enum):
+    COMPLETED = "completed"  # the episode ran to its end (success or not is a metric)
+    TIMEOUT = "timeout"  # the harness stopped it: step budget, wall-clock watchdog, chunk deadline
+    AGENT_ERROR = "agent_error"  # the model or controller raised: counts against the model
+    ENV_ERROR = "env_error"  # the simulator failed: infrastructure, retried, never a regression
+
+    @property
+    def is_infrastructure(self) -> bool:
+        return self in (Outcome.TIMEOUT, Outcome.ENV_ERROR)
+
+
+# Columns of one result row, in order; then one `metric_<name>` column per metric and one
+# `check_<name>` column per check.
+BASE_COLUMNS = (
+    "case_id", "scenario", "scenario_hash", "env", "seed", "sample", "seed_index", "params", "tags",
+    "model", "model_version", "model_digest", "env_build", "outcome", "passed", "steps", "wall_s",
+    "error", "attempt", "trace_path", "trace_digest",
+)
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    case: Case
+    model: str  # name
+    model_version: str
+    model_digest: str
+    outcome: Outcome
+    metrics: tuple[tuple[str, float], ...] = ()
+    checks: tuple[tuple[str, bool], ...] = ()
+    steps: int = 0
+    wall_s: float = 0.0
+    error: str = ""
+    env_build: str = ""
+    attempt: int = 1
+    trace_path: str | None = None
+    trace_digest: str = ""  # hash of every action, observation and reward: equal digests = same trajectory
+
+    @property
+    def passed(self) -> bool:
+        """Completed and every check held. Errors and timeouts never pass."""
+        return self.outcome is Outcome.COMPLETED and all(ok for _, ok in self.checks)
+
+    @property
+    def metric_dict(self) -> dict[str, float]:
+        return dict(self.metrics)
+
+    def to_row(self) -> dict[str, Any]:
+        c = self.case
+        row: dict[str, Any] = {
+            "case_id": c.case_id, "scenario": c.scenario, "scenario_hash": c.scenario_hash, "env": c.env,
+            "seed": int(c.seed), "sample": c.sample, "seed_index": c.seed_index, "params": c.params_json,
+            "tags": list(c.tags), "model": self.model, "model_version": self.model_version,
+            "model_digest": self.model_digest, "env_build": self.env_build, "outcome": self.outcome.value,
+            "passed": self.passed, "steps": int(self.steps), "wall_s": float(self.wall_s), "error": self.error,
+            "attempt": int(self.attempt), "trace_path": self.trace_path,
+            "trace_digest": self.trace_digest,
+        }
+        for name, value in self.metrics:
+            row[METRIC_PREFIX + name] = float(value) if value is not None else math.nan
+        for name, ok in self.checks:
+            row[CHECK_PREFIX + name] = bool(ok)
+        return row
+
+
+def case_from_row(row: dict[str, Any], horizon: int = 0, checks: tuple = ()) -> Case:
+    """Rebuild the Case of a stored row (for replay)."""
+    return Case(
+        scenario=row["scenario"], scenario_hash=row["scenario_hash"], env=row["env"],
+        params_json=row["params"], seed=int(row["seed"]), tags=tuple(row["tags"]),
+        horizon=horizon, checks=checks, sample=int(row["sample"]), seed_index=int(row["seed_index"]),
+    )

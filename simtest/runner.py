@@ -1,0 +1,144 @@
+"""Layer 4: run one case closed-loop. The worker loads env and agent once and reuses them; each
+episode's randomness comes only from the case seed, split into independent streams."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+import traceback
+from typing import Any, Callable
+
+import numpy as np
+
+from simtest.agents import Agent, load_agent
+from simtest.envadapter import EnvAdapter, make_adapter
+from simtest.metrics import evaluate_checks, generic_metrics
+from simtest.registry import ModelRef, env_build, resolve
+from simtest.results import EpisodeResult, Outcome
+from simtest.sampling import Case
+
+__all__ = ["EpisodeWorker", "episode_seeds"]
+
+Observer = Callable[[int, Any, Any, dict, EnvAdapter], None]
+
+
+def episode_seeds(case_seed: int) -> tuple[int, int]:
+    """(env seed, agent seed): independent streams, so a model that draws more random numbers
+    never shifts the scene or the sensor noise. This is what makes pairing by case valid."""
+    env_ss, agent_ss = np.random.SeedSequence(case_seed).spawn(2)
+    return int(env_ss.generate_state(1)[0]), int(agent_ss.generate_state(1)[0])
+
+
+class _Phase:
+    """Which side raised: decides env_error (infrastructure) vs agent_error (the model)."""
+
+    ENV, AGENT = "env", "agent"
+
+
+class EpisodeWorker:
+    """Runs cases for one model inside one process (a Ray actor or the local executor)."""
+
+    def __init__(self, model: ModelRef, *, wall_timeout_s: float | None = None, step_budget: int | None = None):
+        self.model = model
+        self.wall_timeout_s = wall_timeout_s
+        self.step_budget = step_budget
+        self._agent: Agent | None = None
+        self._adapters: dict[str, EnvAdapter] = {}
+        self._metric_fns: dict[str, Callable | None] = {}
+        self.last_step_digests: list[str] = []
+
+    @property
+    def agent(self) -> Agent:
+        if self._agent is None:
+            self._agent = load_agent(self.model)
+        return self._agent
+
+    def _adapter(self, env_id: str) -> EnvAdapter:
+        if env_id not in self._adapters:
+            adapter = make_adapter(env_id)
+            self._adapters[env_id] = adapter
+            ref = adapter.info.episode_metrics
+            self._metric_fns[env_id] = resolve(ref) if ref else None
+        return self._adapters[env_id]
+
+    def close(self) -> None:
+        for a in self._adapters.values():
+            a.close()
+        self._adapters.clear()
+
+    def run(self, case: Case, *, attempt: int = 1, observer: Observer | None = None) -> EpisodeResult:
+        t0 = time.perf_counter()
+        infos: list[dict] = []
+        rewards: list[float] = []
+        digests: list[str] = []
+        self.last_step_digests = digests
+        terminated = False
+        phase = _Phase.ENV
+        outcome, error = Outcome.COMPLETED, ""
+        steps = 0
+        budget = self.step_budget if self.step_budget is not None else case.horizon
+        adapter: EnvAdapter | None = None
+        try:
+            adapter = self._adapter(case.env)
+            agent = self.agent
+            env_seed, agent_seed = episode_seeds(case.seed)
+            phase = _Phase.ENV
+            obs, info = adapter.reset(case.params, case.params_json, env_seed)
+            infos.append(adapter.signals(info, 0.0))
+            phase = _Phase.AGENT
+            agent.reset(agent_seed)
+            h = hashlib.blake2b(digest_size=8)
+            while steps < case.horizon:
+                if steps >= budget:
+                    outcome, error = Outcome.TIMEOUT, f"step budget of {budget} exhausted"
+                    break
+                if self.wall_timeout_s is not None and time.perf_counter() - t0 > self.wall_timeout_s:
+                    outcome, error = Outcome.TIMEOUT, f"wall-clock watchdog: episode exceeded {self.wall_timeout_s:g} s"
+                    break
+                phase = _Phase.AGENT
+                action = agent.act(obs)
+                phase = _Phase.ENV
+                obs, reward, terminated, truncated, info = adapter.step(action)
+                steps += 1
+                rewards.append(float(reward))
+                infos.append(adapter.signals(info, float(reward)))
+                _update(h, action, obs, reward)
+                digests.append(h.hexdigest())
+                if observer is not None:
+                    observer(steps, obs, action, info, adapter)
+                if terminated or truncated:
+                    break
+        except Exception as exc:  # noqa: BLE001 - classified below, never swallowed silently
+            outcome = Outcome.AGENT_ERROR if phase == _Phase.AGENT else Outcome.ENV_ERROR
+            error = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-4000:]
+            if phase == _Phase.ENV and adapter is not None:
+                adapter.close()  # a broken simulator is rebuilt for the next case
+                self._adapters.pop(case.env, None)
+        metrics: dict[str, float] = {}
+        if outcome is not Outcome.ENV_ERROR or infos:
+            try:
+                fn = self._metric_fns.get(case.env)
+                if fn is not None and infos:
+                    metrics.update({k: float(v) for k, v in fn(infos, case.params).items()})
+                metrics.update(generic_metrics(rewards, terminated))
+            except Exception as exc:  # noqa: BLE001 - metric code belongs to the env package
+                outcome = Outcome.ENV_ERROR
+                error = "episode_metrics failed: " + "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        checks = evaluate_checks(case.checks, metrics) if outcome is not Outcome.ENV_ERROR else ()
+        return EpisodeResult(
+            case=case, model=self.model.name, model_version=self.model.version, model_digest=self.model.digest,
+            outcome=outcome, metrics=tuple(sorted(metrics.items())), checks=checks, steps=steps,
+            wall_s=time.perf_counter() - t0, error=error, env_build=env_build(case.env), attempt=attempt,
+            trace_digest=digests[-1] if digests else "",
+        )
+
+
+def _update(h: Any, action: Any, obs: Any, reward: float) -> None:
+    h.update(np.asarray(action, dtype=np.float64).tobytes())
+    if isinstance(obs, dict):
+        for k in sorted(obs):
+            h.update(np.ascontiguousarray(obs[k]).tobytes())
+    else:
+        h.update(np.ascontiguousarray(obs).tobytes())
+    h.update(np.float64(reward).tobytes() if math.isfinite(reward) else b"nan")

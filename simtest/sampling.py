@@ -1,0 +1,207 @@
+"""Layer 2: planning. Turns a suite into concrete, replayable cases. Pure and deterministic:
+the same suite file gives the same cases (and the same case ids) on every machine."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from simtest import expr as expr_lang
+from simtest.errors import Problem, ScenarioError
+from simtest.spec import Choice, Fixed, Grid, IntRange, LoadedSuite, Normal, Scenario, Uniform
+
+__all__ = ["Case", "plan", "plan_scenario", "case_seed"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """Everything needed to replay one episode. `case_id` is a stable content hash."""
+
+    scenario: str
+    scenario_hash: str
+    env: str
+    params_json: str  # canonical JSON (sorted keys)
+    seed: int
+    tags: tuple[str, ...] = ()
+    horizon: int = 100
+    checks: tuple[tuple[str, str], ...] = ()  # (name, expression)
+    sample: int = 0  # index of the parameter sample within its scenario
+    seed_index: int = 0  # index of the seed within the sample (extra seeds continue the count)
+
+    @cached_property
+    def params(self) -> dict[str, Any]:
+        return json.loads(self.params_json)
+
+    @cached_property
+    def case_id(self) -> str:
+        body = json.dumps([self.scenario, self.scenario_hash, self.env, self.params_json, self.seed], separators=(",", ":"))
+        return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+    def __getstate__(self) -> dict:  # do not pickle cached properties
+        return {k: v for k, v in self.__dict__.items() if k not in ("params", "case_id")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+
+def canonical_params(params: dict[str, Any]) -> str:
+    return json.dumps(_plain(params), sort_keys=True, separators=(",", ":"))
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ValueError(f"parameter value {v} is not finite")
+    return v
+
+
+def case_seed(suite_seed: int, scenario_id: str, sample: int, seed_index: int) -> int:
+    key = int(hashlib.sha256(scenario_id.encode()).hexdigest()[:8], 16)
+    return int(np.random.SeedSequence([suite_seed, key, sample, seed_index]).generate_state(1)[0])
+
+
+def plan(loaded: LoadedSuite, *, seed_start: int = 0, seeds: int | None = None) -> tuple[Case, ...]:
+    """All cases of a suite. `seed_start`/`seeds` select seed indices, so adaptive rounds can ask
+    for more seeds of the same parameter samples (the same samples, new seed indices)."""
+    s = loaded.suite
+    out: list[Case] = []
+    for scenario in loaded.scenarios:
+        out.extend(
+            plan_scenario(
+                scenario, sampler=s.sampler, samples=s.samples, seeds=s.seeds if seeds is None else seeds,
+                seed=s.seed, stratify=s.stratify, seed_start=seed_start,
+            )
+        )
+    return tuple(out)
+
+
+def plan_scenario(
+    scenario: Scenario,
+    *,
+    sampler: str = "random",
+    samples: int = 10,
+    seeds: int = 1,
+    seed: int = 0,
+    stratify: Sequence[str] = (),
+    seed_start: int = 0,
+) -> list[Case]:
+    points = sample_params(scenario, sampler=sampler, samples=samples, seed=seed, stratify=stratify)
+    checks = tuple((c.name, c.expr) for c in scenario.checks)
+    cases = []
+    h = scenario.hash
+    for i, params in enumerate(points):
+        pj = canonical_params(params)
+        for k in range(seed_start, seed_start + seeds):
+            cases.append(
+                Case(scenario=scenario.id, scenario_hash=h, env=scenario.env, params_json=pj,
+                     seed=case_seed(seed, scenario.id, i, k), tags=tuple(scenario.tags),
+                     horizon=scenario.horizon, checks=checks, sample=i, seed_index=k)
+            )
+    return cases
+
+
+def sample_params(
+    scenario: Scenario, *, sampler: str, samples: int, seed: int, stratify: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Concrete parameter dicts. Grid domains (and, for the grid sampler, every finite domain;
+    for stratified names, every choice value) are enumerated and crossed; the remaining domains
+    get `samples` draws per grid point from the sampler."""
+    enumerated: dict[str, list] = {}
+    drawn: dict[str, Any] = {}
+    for name, d in scenario.params.items():
+        if isinstance(d, Fixed):
+            enumerated[name] = [d.fixed]
+        elif isinstance(d, Grid) or (name in stratify and isinstance(d, Choice)):
+            enumerated[name] = d.finite_values()
+        elif sampler == "grid":
+            enumerated[name] = d.finite_values() if d.finite_values() is not None else _even(d, samples)
+        else:
+            drawn[name] = d
+    names = list(enumerated)
+    grid_points = [dict(zip(names, combo)) for combo in itertools.product(*(enumerated[n] for n in names))]
+    key = int(hashlib.sha256(scenario.id.encode()).hexdigest()[:8], 16)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, key, 0x5A3]))
+    constraints = [expr_lang.parse(c) for c in scenario.constraints]
+
+    def ok(p: dict) -> bool:
+        try:
+            return all(bool(c(p)) for c in constraints)
+        except (expr_lang.ExprError, TypeError, ZeroDivisionError):
+            return False
+
+    out: list[dict] = []
+    per_point = samples if drawn else 1
+    if sampler == "grid" or not drawn:
+        out = [p for p in grid_points if ok(p)]
+    else:
+        for gp in grid_points:
+            got: list[dict] = []
+            tries = 0
+            while len(got) < per_point and tries < 50:
+                need = per_point - len(got)
+                u = _unit(sampler, len(drawn), need if tries == 0 else need * 4, rng)
+                for row in u:
+                    p = dict(gp)
+                    p.update({n: _from_unit(d, x) for (n, d), x in zip(drawn.items(), row)})
+                    if ok(p):
+                        got.append(p)
+                        if len(got) == per_point:
+                            break
+                tries += 1
+            out.extend(got)
+    if not out:
+        raise ScenarioError([Problem(scenario.id, "$.constraints",
+                                     "no parameter combination satisfies the constraints; relax them or widen the domains")])
+    return out
+
+
+def _unit(sampler: str, d: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    if sampler == "random" or d == 0:
+        return rng.random((n, d))
+    from scipy.stats import qmc
+
+    if sampler == "sobol":
+        m = max(0, math.ceil(math.log2(max(n, 1))))
+        return qmc.Sobol(d, scramble=True, seed=rng).random_base2(m)[:n]
+    if sampler == "halton":
+        return qmc.Halton(d, scramble=True, seed=rng).random(n)
+    raise ValueError(f"unknown sampler {sampler}")
+
+
+def _from_unit(d: Any, x: float) -> Any:
+    x = min(max(float(x), 0.0), math.nextafter(1.0, 0.0))
+    if isinstance(d, Uniform):
+        lo, hi = d.uniform
+        return lo + x * (hi - lo)
+    if isinstance(d, IntRange):
+        lo, hi = d.int_range
+        return lo + int(x * (hi - lo + 1))
+    if isinstance(d, Choice):
+        w = np.asarray(d.weights if d.weights is not None else [1.0] * len(d.choice), float)
+        cum = np.cumsum(w / w.sum())
+        return d.choice[int(min(np.searchsorted(cum, x, side="right"), len(d.choice) - 1))]
+    if isinstance(d, Normal):
+        from scipy.stats import truncnorm
+
+        s = d.normal
+        a = -np.inf if s.min is None else (s.min - s.mean) / s.std
+        b = np.inf if s.max is None else (s.max - s.mean) / s.std
+        return float(truncnorm.ppf(x, a, b, loc=s.mean, scale=s.std))
+    raise TypeError(f"cannot draw from {type(d).__name__}")
+
+
+def _even(d: Any, n: int) -> list:
+    """n evenly spaced values (cell midpoints) of a continuous domain, for the grid sampler."""
+    return [_from_unit(d, (i + 0.5) / n) for i in range(n)]
