@@ -1,0 +1,17 @@
+"""Entry point `simtest.envs` (contract section 1): env ids -> strings naming the env, its params,
+metrics and views. Imports nothing: the harness reads it without pybullet."""
+
+from __future__ import annotations
+
+
+def simtest_envs() -> dict[str, dict]:
+    return {
+        "simtest/Driving-v0": {
+            "entry_point": "simtest_envs.driving.env:DrivingEnv",
+            "params": "simtest_envs.driving.params:PARAMS",
+            "metrics": "simtest_envs.driving.metrics:METRICS",
+            "episode_metrics": "simtest_envs.driving.metrics:episode_metrics",
+            "configure": "reset_options",
+            "views": {"topdown": "render_topdown", "camera": "render_camera"},
+        },
+    }
