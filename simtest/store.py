@@ -1,0 +1,548 @@
+"""Layer 3: the results store. One run = a directory (or object-store prefix) holding
+`manifest.json` and immutable Parquet chunks; a chunk belongs to the run only once the manifest
+lists it, so a crash at any point leaves either the old or the new state, never a torn one."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+
+from simtest.errors import StoreError
+from simtest.results import BASE_COLUMNS, CHECK_PREFIX, METRIC_PREFIX, EpisodeResult
+
+if TYPE_CHECKING:  # pragma: no cover - typing only; pyarrow/pandas load lazily
+    import pandas
+
+    from simtest.registry import ModelRef
+
+__all__ = ["RunStore", "Run", "RunWriter", "ChunkInfo", "run_key", "suite_slug", "MANIFEST", "FORMAT"]
+
+log = logging.getLogger("simtest.store")
+
+MANIFEST = "manifest.json"
+CHUNKS = "chunks"
+FORMAT = 1
+
+
+def suite_slug(suite: str) -> str:
+    """`scenarios/driving/smoke.yaml` -> `scenarios-driving-smoke`: one path segment."""
+    s = re.sub(r"\.ya?ml$", "", suite.strip())
+    s = re.sub(r"[^A-Za-z0-9._-]+", "-", s).strip("-.").lower()
+    return s or "suite"
+
+
+def run_key(suite: str, model: "ModelRef", env_build: str) -> str:
+    """Relative location of a run: reused only when suite, model digest and env build agree."""
+    return f"{suite_slug(suite)}/{model.name}@{model.version}/{model.digest[:8]}-{env_build[:8]}"
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _simtest_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("simtest")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
+
+
+@dataclass(frozen=True)
+class ChunkInfo:
+    """One committed chunk as listed in the manifest."""
+
+    file: str  # relative to the run directory
+    rows: int
+    bytes: int
+    sha256: str
+    committed: str = ""
+
+    def to_json(self) -> dict:
+        return {"file": self.file, "rows": self.rows, "bytes": self.bytes, "sha256": self.sha256,
+                "committed": self.committed}
+
+    @staticmethod
+    def from_json(d: dict) -> "ChunkInfo":
+        return ChunkInfo(file=str(d["file"]), rows=int(d["rows"]), bytes=int(d["bytes"]),
+                         sha256=str(d["sha256"]), committed=str(d.get("committed", "")))
+
+
+# --------------------------------------------------------------------------- filesystems
+
+
+class _Files:
+    """The few file operations the store needs. The local filesystem gets real durability
+    (fsync + rename + directory fsync + an advisory lock); any other pyarrow filesystem (an
+    object store) relies on a single PUT being atomic: the object appears whole or not at all."""
+
+    def __init__(self, fs: Any, local: bool):
+        self.fs = fs
+        self.local = local
+
+    def join(self, *parts: str) -> str:
+        return "/".join(p.rstrip("/") for p in parts if p)
+
+    def exists(self, path: str) -> bool:
+        if self.local:
+            return os.path.exists(path)
+        from pyarrow import fs as pafs
+
+        return self.fs.get_file_info(path).type != pafs.FileType.NotFound
+
+    def makedirs(self, path: str) -> None:
+        if self.local:
+            os.makedirs(path, exist_ok=True)
+        else:
+            self.fs.create_dir(path, recursive=True)
+
+    def read_bytes(self, path: str) -> bytes:
+        if self.local:
+            with open(path, "rb") as f:
+                return f.read()
+        with self.fs.open_input_stream(path) as f:
+            return f.read()
+
+    def write_atomic(self, path: str, data: bytes) -> None:
+        """Publish `data` at `path` so that readers see the old content or the new, never a part."""
+        if self.local:
+            d, base = os.path.split(path)
+            tmp = os.path.join(d, f".{base}.{uuid.uuid4().hex[:8]}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            _fsync_dir(d)
+        else:
+            with self.fs.open_output_stream(path) as f:
+                f.write(data)
+
+    @contextlib.contextmanager
+    def lock(self, directory: str) -> Iterator[None]:
+        """Serialise writers of one run on the local filesystem (a second driver resuming the
+        same run must not interleave manifest updates). Object stores: one driver per run."""
+        if not self.local:
+            yield
+            return
+        import fcntl
+
+        fd = os.open(os.path.join(directory, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _filesystem(root: str, filesystem: Any = None) -> tuple[_Files, str]:
+    if filesystem is not None:
+        from pyarrow import fs as pafs
+
+        local = isinstance(filesystem, pafs.LocalFileSystem)
+        return _Files(filesystem, local), (os.path.abspath(root) if local else root.rstrip("/"))
+    if "://" not in root:
+        return _Files(None, True), os.path.abspath(os.path.expanduser(root))
+    from pyarrow import fs as pafs
+
+    try:
+        fs, path = pafs.FileSystem.from_uri(root)
+    except (ValueError, OSError) as exc:  # pyarrow.ArrowInvalid is a ValueError
+        raise StoreError(f'results location "{root}" is not usable ({exc}); pass a local path or a '
+                         "URI pyarrow.fs understands (file://, s3://, gs://, hdfs://)") from None
+    if isinstance(fs, pafs.LocalFileSystem):
+        return _Files(None, True), path
+    return _Files(fs, False), path.rstrip("/")
+
+
+# --------------------------------------------------------------------------- store
+
+
+class RunStore:
+    """All runs under one root (a local path or a pyarrow.fs URI such as s3://bucket/prefix)."""
+
+    def __init__(self, root: str, *, filesystem: Any = None):
+        self.root_uri = str(root)
+        self._files, self.root = _filesystem(str(root), filesystem)
+
+    def __repr__(self) -> str:
+        return f"RunStore({self.root_uri!r})"
+
+    def run_path(self, suite: str, model: "ModelRef", env_build: str) -> str:
+        return self._files.join(self.root, run_key(suite, model, env_build))
+
+    def lookup(self, suite: str, model: "ModelRef", env_build: str) -> "Run | None":
+        """The existing run for (suite, model digest, env build), or None. Creates nothing."""
+        path = self.run_path(suite, model, env_build)
+        if not self._files.exists(self._files.join(path, MANIFEST)):
+            return None
+        run = Run(self._files, path)
+        run._check_identity(model, env_build)
+        return run
+
+    def open_run(self, suite: str, model: "ModelRef", env_build: str) -> "Run":
+        """Open the run for (suite, model, env build), creating it if needed (resumable)."""
+        existing = self.lookup(suite, model, env_build)
+        if existing is not None:
+            return existing
+        path = self.run_path(suite, model, env_build)
+        f = self._files
+        f.makedirs(f.join(path, CHUNKS))
+        manifest = {
+            "format": FORMAT,
+            "run_key": run_key(suite, model, env_build),
+            "suite": suite,
+            "model": {
+                "label": model.label, "name": model.name, "version": model.version,
+                "digest": model.digest, "manifest": model.manifest, "entry_point": model.entry_point,
+            },
+            "env_build": env_build,
+            "created": _now(),
+            "simtest_version": _simtest_version(),
+            "chunks": [],
+            "rejected": [],
+        }
+        with f.lock(path):
+            if not f.exists(f.join(path, MANIFEST)):  # another driver may have won the race
+                f.write_atomic(f.join(path, MANIFEST), _dump(manifest))
+        run = Run(f, path)
+        run._check_identity(model, env_build)
+        return run
+
+    def open_run_path(self, path: str) -> "Run":
+        """An existing run directory (e.g. `simtest compare --candidate RUN`)."""
+        f = self._files
+        if f.local or "://" in path:
+            return open_run_path(path)
+        p = path.rstrip("/")
+        if not f.exists(f.join(p, MANIFEST)):
+            raise StoreError(f"{path}: not a simtest run (no {MANIFEST})")
+        return Run(f, p)
+
+
+def open_run_path(path: str) -> "Run":
+    """Open an existing run directory or URI; StoreError naming the path when it is not one."""
+    files, p = _filesystem(str(path))
+    if not files.exists(files.join(p, MANIFEST)):
+        raise StoreError(f"{path}: not a simtest run (no {MANIFEST}); pass a run directory such as "
+                         f".simtest/results/<suite>/<model>@<version>/<digest>-<build>")
+    return Run(files, p)
+
+
+def _dump(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode()
+
+
+class Run:
+    """One (suite, model, env build) execution: a manifest plus committed Parquet chunks."""
+
+    def __init__(self, files: _Files, path: str):
+        self._files = files
+        self.path = path
+        self._ids_by_chunk: dict[str, frozenset[str]] = {}  # chunks are immutable: cache forever
+        self._bad: dict[str, str] = {}  # chunk file -> why it cannot be read
+        self.manifest = self._load_manifest()
+
+    def __repr__(self) -> str:
+        return f"Run({self.path!r})"
+
+    # ------------------------------------------------------------------ manifest
+
+    def _load_manifest(self) -> dict:
+        mpath = self._files.join(self.path, MANIFEST)
+        try:
+            raw = self._files.read_bytes(mpath)
+        except FileNotFoundError:
+            raise StoreError(f"{self.path}: not a simtest run (no {MANIFEST})") from None
+        try:
+            doc = json.loads(raw)
+        except ValueError as exc:
+            raise StoreError(f"{mpath}: manifest is not valid JSON ({exc}); the run is damaged, "
+                             "delete the run directory to recompute it") from None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("chunks"), list):
+            raise StoreError(f"{mpath}: unsupported manifest (format {doc.get('format') if isinstance(doc, dict) else '?'}, "
+                             f"expected {FORMAT}); it was written by another simtest version, rerun the suite")
+        return doc
+
+    def refresh(self) -> None:
+        self.manifest = self._load_manifest()
+
+    def _check_identity(self, model: "ModelRef", env_build: str) -> None:
+        m = self.manifest
+        if m["model"].get("digest") != model.digest or m.get("env_build") != env_build:
+            raise StoreError(f"{self.path}: holds model digest {m['model'].get('digest')} / env build "
+                             f"{m.get('env_build')}, not {model.digest} / {env_build} (a hash-prefix clash); "
+                             "move that run directory away")
+
+    @property
+    def suite(self) -> str:
+        return self.manifest["suite"]
+
+    @property
+    def model_label(self) -> str:
+        return self.manifest["model"]["label"]
+
+    @property
+    def model_digest(self) -> str:
+        return self.manifest["model"]["digest"]
+
+    @property
+    def env_build(self) -> str:
+        return self.manifest["env_build"]
+
+    @property
+    def key(self) -> str:
+        return self.manifest["run_key"]
+
+    @property
+    def chunks(self) -> tuple[ChunkInfo, ...]:
+        return tuple(ChunkInfo.from_json(c) for c in self.manifest["chunks"])
+
+    @property
+    def problems(self) -> list[str]:
+        """Chunks listed in the manifest that could not be read (their cases count as missing)."""
+        return [f"{self._files.join(self.path, f)}: {why}" for f, why in sorted(self._bad.items())]
+
+    # ------------------------------------------------------------------ reading
+
+    def _load_chunk(self, c: ChunkInfo, columns: Sequence[str] | None = None) -> Any:
+        """The chunk as a pyarrow Table, or None (recorded in `problems`) when it is missing,
+        truncated or altered. The size and hash are checked before Parquet sees a byte."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if c.file in self._bad:
+            return None
+        try:
+            data = self._files.read_bytes(self._files.join(self.path, c.file))
+        except (FileNotFoundError, OSError) as exc:
+            return self._reject(c, f"cannot be read ({exc.__class__.__name__}: {exc})")
+        if len(data) != c.bytes:
+            return self._reject(c, f"truncated or altered: {len(data)} bytes, manifest says {c.bytes}")
+        if hashlib.sha256(data).hexdigest() != c.sha256:
+            return self._reject(c, "altered: sha256 differs from the manifest")
+        try:
+            table = pq.read_table(pa.BufferReader(data), columns=list(columns) if columns else None)
+        except Exception as exc:  # noqa: BLE001 - any decode failure means the chunk is unusable
+            return self._reject(c, f"not a readable Parquet file ({exc})")
+        if table.num_rows != c.rows:
+            return self._reject(c, f"holds {table.num_rows} rows, manifest says {c.rows}")
+        return table
+
+    def _reject(self, c: ChunkInfo, why: str) -> None:
+        self._bad[c.file] = why
+        log.warning("%s: %s; its cases count as missing and will be rerun",
+                    self._files.join(self.path, c.file), why)
+        return None
+
+    def case_ids(self) -> set[str]:
+        """Case ids with a committed row (in a chunk that verifies)."""
+        out: set[str] = set()
+        for c in self.chunks:
+            ids = self._ids_by_chunk.get(c.file)
+            if ids is None:
+                table = self._load_chunk(c, columns=["case_id"])
+                if table is None:
+                    continue
+                ids = self._ids_by_chunk[c.file] = frozenset(table.column("case_id").to_pylist())
+            out |= ids
+        return out
+
+    def missing(self, case_ids: Iterable[str]) -> list[str]:
+        """The given case ids without a committed row, in the given order."""
+        have = self.case_ids()
+        return [c for c in case_ids if c not in have]
+
+    def __len__(self) -> int:
+        return len(self.case_ids())
+
+    def read(self) -> "pandas.DataFrame":
+        """All committed rows, one per case (the first committed wins should a duplicate ever
+        appear), columns in BASE_COLUMNS order then metric_* and check_* sorted by name."""
+        import pandas as pd
+        import pyarrow as pa
+
+        tables = [t for t in (self._load_chunk(c) for c in self.chunks) if t is not None]
+        if not tables:
+            return pd.DataFrame({c: pd.Series(dtype=_EMPTY_DTYPES.get(c, "object")) for c in BASE_COLUMNS})
+        table = pa.concat_tables(tables, promote_options="permissive")
+        df = table.to_pandas()
+        df = df.drop_duplicates(subset="case_id", keep="first").reset_index(drop=True)
+        names = list(df.columns)
+        metrics = sorted(n for n in names if n.startswith(METRIC_PREFIX))
+        checks = sorted(n for n in names if n.startswith(CHECK_PREFIX))
+        base = [n for n in BASE_COLUMNS if n in names]
+        rest = sorted(set(names) - set(base) - set(metrics) - set(checks))
+        df = df[base + metrics + checks + rest]
+        for n in metrics:
+            df[n] = df[n].astype("float64")
+        for n in checks:  # nullable: an errored episode has no check values
+            df[n] = df[n].astype("boolean")
+        return df
+
+    # ------------------------------------------------------------------ writing
+
+    def append(self, results: Sequence[EpisodeResult]) -> int:
+        """Commit `results` as one chunk; returns the number of rows written. Cases that already
+        have a committed row (or repeat within `results`) are skipped: never a duplicate row."""
+        f = self._files
+        with f.lock(self.path):
+            self.refresh()  # another writer may have committed since we last looked
+            have = self.case_ids()
+            rows: list[dict] = []
+            seen: set[str] = set()
+            for r in results:
+                cid = r.case.case_id
+                if cid in have or cid in seen:
+                    continue
+                seen.add(cid)
+                rows.append(r.to_row())
+            skipped = len(results) - len(rows)
+            if skipped:
+                log.info("%s: skipped %d result(s) whose case already has a committed row", self.path, skipped)
+            if not rows:
+                return 0
+            data = _to_parquet(rows)
+            seq = len(self.manifest["chunks"]) + len(self.manifest.get("rejected", [])) + 1
+            name = f"{CHUNKS}/part-{seq:06d}-{uuid.uuid4().hex[:8]}.parquet"
+            # Publish the data first; the manifest write below is the commit point.
+            f.write_atomic(f.join(self.path, name), data)
+            info = ChunkInfo(file=name, rows=len(rows), bytes=len(data),
+                             sha256=hashlib.sha256(data).hexdigest(), committed=_now())
+            manifest = dict(self.manifest)
+            chunks = [c for c in manifest["chunks"] if c["file"] not in self._bad]
+            rejected = list(manifest.get("rejected", []))
+            rejected += [{"file": c["file"], "reason": self._bad[c["file"]], "at": _now()}
+                         for c in manifest["chunks"] if c["file"] in self._bad]
+            manifest["chunks"] = chunks + [info.to_json()]
+            manifest["rejected"] = rejected
+            manifest["updated"] = _now()
+            f.write_atomic(f.join(self.path, MANIFEST), _dump(manifest))
+            self.manifest = manifest
+            self._ids_by_chunk[name] = frozenset(seen)
+            return len(rows)
+
+    def writer(self, flush_rows: int = 1000, flush_s: float = 30.0) -> "RunWriter":
+        """A buffer for streamed results: a chunk is committed every `flush_rows` results or
+        `flush_s` seconds, whichever comes first, and on exit (also on an exception)."""
+        return RunWriter(self, flush_rows=flush_rows, flush_s=flush_s)
+
+
+_EMPTY_DTYPES = {"seed": "int64", "sample": "int64", "seed_index": "int64", "steps": "int64",
+                 "attempt": "int64", "wall_s": "float64", "passed": "bool"}
+
+
+def _schema(rows: list[dict]) -> Any:
+    import pyarrow as pa
+
+    fields = {
+        "case_id": pa.string(), "scenario": pa.string(), "scenario_hash": pa.string(), "env": pa.string(),
+        "seed": pa.int64(), "sample": pa.int64(), "seed_index": pa.int64(), "params": pa.string(),
+        "tags": pa.list_(pa.string()), "model": pa.string(), "model_version": pa.string(),
+        "model_digest": pa.string(), "env_build": pa.string(), "outcome": pa.string(), "passed": pa.bool_(),
+        "steps": pa.int64(), "wall_s": pa.float64(), "error": pa.string(), "attempt": pa.int64(),
+        "trace_path": pa.string(), "trace_digest": pa.string(),
+    }
+    extra: set[str] = set()
+    for r in rows:
+        extra.update(k for k in r if k not in fields)
+    out = [pa.field(n, fields[n]) for n in BASE_COLUMNS if n in fields]
+    for n in sorted(extra):
+        if n.startswith(METRIC_PREFIX):
+            out.append(pa.field(n, pa.float64()))
+        elif n.startswith(CHECK_PREFIX):
+            out.append(pa.field(n, pa.bool_()))
+        else:
+            out.append(pa.field(n, pa.string()))
+    return pa.schema(out)
+
+
+def _to_parquet(rows: list[dict]) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist(rows, schema=_schema(rows))
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
+class RunWriter:
+    """Buffers streamed results and commits them in chunks (see Run.writer)."""
+
+    def __init__(self, run: Run, *, flush_rows: int = 1000, flush_s: float = 30.0):
+        if flush_rows < 1:
+            raise ValueError("flush_rows must be >= 1")
+        self.run = run
+        self.flush_rows = flush_rows
+        self.flush_s = flush_s
+        self._buf: list[EpisodeResult] = []
+        self._last = time.monotonic()
+        self.written = 0
+        self.chunks = 0
+
+    def add(self, result: EpisodeResult) -> None:
+        self._buf.append(result)
+        if len(self._buf) >= self.flush_rows or time.monotonic() - self._last >= self.flush_s:
+            self.flush()
+
+    write = add
+
+    def extend(self, results: Iterable[EpisodeResult]) -> None:
+        for r in results:
+            self.add(r)
+
+    def flush(self) -> int:
+        self._last = time.monotonic()
+        if not self._buf:
+            return 0
+        buf, self._buf = self._buf, []
+        n = self.run.append(buf)
+        self.written += n
+        self.chunks += 1 if n else 0
+        return n
+
+    @property
+    def pending(self) -> int:
+        return len(self._buf)
+
+    def close(self) -> None:
+        self.flush()
+
+    def __enter__(self) -> "RunWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        # Results already produced are valid whatever stopped the sweep: commit them.
+        self.flush()
