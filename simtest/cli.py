@@ -1,2 +1,238 @@
-def main(argv=None):
-    return 0
+"""Layer 7: the `simtest` command. Parses arguments, calls one function per command, maps errors
+to exit codes: 0 pass/success, 1 regression, 2 bad input or usage, 3 infrastructure failure.
+Heavy modules are imported inside the commands so `validate` and `compare` start fast."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from simtest.errors import SimtestError, UsageError
+
+EXIT_PASS, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_INFRA = 0, 1, 2, 3
+
+
+def _exec_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=("ray", "local"), default="ray",
+                   help="where episodes run: ray (default; starts a local Ray on 127.0.0.1) or local (in-process)")
+    p.add_argument("--workers", type=int, default=None, help="Ray actors (default: one per CPU)")
+    p.add_argument("--address", default=None, help="join an existing Ray cluster (e.g. ray://head:10001 or auto)")
+    p.add_argument("--results", default=".simtest/results", help="results directory or URI (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def _exec_options(args: argparse.Namespace):
+    from simtest.orchestrate import ExecutionOptions
+
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    return ExecutionOptions(executor=args.executor, workers=args.workers, address=args.address,
+                            results=args.results, quiet=args.quiet)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from simtest.orchestrate import run_suite
+
+    if args.resume:
+        from simtest.orchestrate import resume_run
+
+        run, frame = resume_run(args.resume, _exec_options(args))
+    else:
+        if not args.suite or not args.model:
+            raise UsageError("simtest run needs --suite PATH and --model REF (or --resume RUN)")
+        run, frame = run_suite(args.suite, args.model, _exec_options(args))
+    counts = frame["outcome"].value_counts().to_dict()
+    passed = int(frame["passed"].sum())
+    print(f"{len(frame)} episodes: {passed} passed checks, "
+          + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f"; results in {run.path}")
+    infra = counts.get("env_error", 0) + counts.get("timeout", 0)
+    return EXIT_INFRA if len(frame) and infra / len(frame) > 0.5 else EXIT_PASS
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from simtest.orchestrate import gate
+
+    outcome = gate(args.suite, args.candidate, args.baseline, args.reference, policy_path=args.policy,
+                   options=_exec_options(args), out_dir=args.out)
+    _print_verdict(outcome)
+    return outcome.exit_code
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from simtest.orchestrate import compare_runs
+
+    outcome = compare_runs(args.candidate, args.baseline, args.reference, policy_path=args.policy, out_dir=args.out)
+    _print_verdict(outcome)
+    return outcome.exit_code
+
+
+def _print_verdict(outcome) -> None:
+    from simtest.orchestrate import console_summary
+
+    print(console_summary(outcome.verdict, outcome.reports))
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from simtest.validate import validate_paths
+
+    problems, n_files = validate_paths(args.paths)
+    for p in problems:
+        print(p, file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) in {n_files} file(s)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"{n_files} file(s) valid")
+    return EXIT_PASS
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from simtest.registry import list_models
+
+    models = list_models()
+    if not models:
+        print("no model manifests found (searched $SIMTEST_MODELS, ./models and the shipped models)")
+        return EXIT_PASS
+    width = max(len(m.label) for m in models)
+    for m in models:
+        print(f"{m.label:<{width}}  {m.digest[:12]}  {m.entry_point}  {m.trained_on}")
+    return EXIT_PASS
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from simtest.sampling import plan
+    from simtest.spec import load_suite
+
+    cases = plan(load_suite(args.suite))
+    if args.count:
+        by = Counter()
+        for c in cases:
+            by[f"scenario:{c.scenario}"] += 1
+            for t in c.tags:
+                by[f"tag:{t}"] += 1
+            for k, v in c.params.items():
+                if isinstance(v, (str, bool)):
+                    by[f"{k}={v}"] += 1
+        print(f"{len(cases)} cases")
+        for k, v in sorted(by.items()):
+            print(f"  {k:<40} {v}")
+        return EXIT_PASS
+    for c in cases:
+        print(f"{c.case_id}  {c.scenario}  seed={c.seed}  {c.params_json}")
+    print(f"{len(cases)} cases", file=sys.stderr)
+    return EXIT_PASS
+
+
+def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return importlib.import_module(module).__dict__[func](args)
+
+    return run
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="simtest",
+        description="Simulation regression harness: run scenario suites closed-loop and gate model versions.",
+        epilog="Exit codes: 0 pass, 1 regression, 2 bad input or usage, 3 infrastructure failure (run invalid).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run a suite for one model version (reuses stored episodes)")
+    p.add_argument("--suite", help="suite YAML, e.g. scenarios/driving/smoke.yaml")
+    p.add_argument("--model", help="name@version (see `simtest models`) or a manifest path")
+    p.add_argument("--resume", metavar="RUN", help="run the missing cases of an existing run directory")
+    _exec_args(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("gate", help="run candidate, baseline and reference on a suite and judge the candidate")
+    p.add_argument("--suite", required=True)
+    p.add_argument("--candidate", required=True, metavar="REF")
+    p.add_argument("--baseline", required=True, metavar="REF", help="the previous version")
+    p.add_argument("--reference", metavar="REF", help="the pinned older version (cumulative margins)")
+    p.add_argument("--policy", help="gate policy YAML (default: the suite's `policy`)")
+    p.add_argument("--out", help="report directory (default: .simtest/reports/<timestamp>)")
+    _exec_args(p)
+    p.set_defaults(func=cmd_gate)
+
+    p = sub.add_parser("compare", help="judge stored runs (no simulation)")
+    p.add_argument("--candidate", required=True, metavar="RUN", help="run directory")
+    p.add_argument("--baseline", required=True, metavar="RUN")
+    p.add_argument("--reference", metavar="RUN")
+    p.add_argument("--policy", help="gate policy YAML (default: the one recorded in the candidate run)")
+    p.add_argument("--out", help="report directory (default: .simtest/reports/<timestamp>)")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("validate", help="check scenario, suite and policy files; report every problem")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("models", help="list the model versions found")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("plan", help="print the cases a suite expands to, without running anything")
+    p.add_argument("--suite", required=True)
+    p.add_argument("--count", action="store_true", help="print counts per scenario, tag and categorical value")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of scenario, suite, policy or model files")
+    p.add_argument("kind", nargs="?", default="scenario", choices=("scenario", "suite", "policy", "model"))
+    p.add_argument("--out", help="write to this file instead of stdout")
+    p.set_defaults(func=_lazy("simtest.schema", "cmd_schema"))
+
+    p = sub.add_parser("preview", help="render the initial scene of a scenario (PNG) or a short rollout (GIF)")
+    p.add_argument("scenario", help="scenario YAML")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="fix a parameter")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rollout", action="store_true", help="write a GIF of an episode instead of a PNG")
+    p.add_argument("--model", metavar="REF", help="agent for --rollout (default: none -> zero actions)")
+    p.add_argument("--out", required=True, help="output file (.png, or .gif with --rollout)")
+    p.set_defaults(func=_lazy("simtest.preview", "cmd_preview"))
+
+    p = sub.add_parser("replay", help="re-run one stored case exactly and compare with the stored metrics")
+    p.add_argument("case_id")
+    p.add_argument("--model", required=True, metavar="REF")
+    p.add_argument("--run", metavar="RUN", help="run directory holding the case (default: search --results)")
+    p.add_argument("--results", default=".simtest/results")
+    p.add_argument("--video", metavar="FILE", help="also write a GIF of the episode")
+    p.set_defaults(func=_lazy("simtest.replay", "cmd_replay"))
+
+    p = sub.add_parser("check-determinism", help="rerun cases twice and report the first divergent step")
+    p.add_argument("--suite", required=True)
+    p.add_argument("--model", required=True, metavar="REF")
+    p.add_argument("--sample", type=int, default=5, help="number of cases to check (default: %(default)s)")
+    p.set_defaults(func=_lazy("simtest.replay", "cmd_check_determinism"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        return int(args.func(args))
+    except SimtestError as exc:
+        print(f"simtest {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("simtest: interrupted; stored chunks are kept - re-run the same command to resume", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_PASS
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,293 @@
+"""Layer 6: the one module that wires planning, execution and judging together. The CI gate and
+the cluster sweep are the same pipeline: plan -> run missing cases -> store -> compare -> report."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence, TextIO
+
+from simtest import registry
+from simtest.errors import UsageError
+from simtest.registry import ModelRef
+from simtest.sampling import Case, plan
+from simtest.spec import LoadedSuite, load_suite
+
+__all__ = ["ExecutionOptions", "run_suite", "run_cases", "gate", "compare_runs", "GateOutcome"]
+
+DEFAULT_RESULTS = ".simtest/results"
+
+
+@dataclass(frozen=True)
+class ExecutionOptions:
+    executor: str = "ray"
+    workers: int | None = None
+    address: str | None = None
+    results: str = DEFAULT_RESULTS
+    quiet: bool = False
+    wall_timeout_s: float | None = 120.0
+
+    def make_executor(self):
+        from simtest.executors import make_executor
+
+        opts: dict[str, Any] = {"wall_timeout_s": self.wall_timeout_s}
+        if self.executor == "ray":
+            opts.update(workers=self.workers, address=self.address)
+        return make_executor(self.executor, **opts)
+
+
+def suite_env_build(loaded: LoadedSuite) -> str:
+    envs = sorted({s.env for s in loaded.scenarios})
+    h = hashlib.sha256("|".join(f"{e}={registry.env_build(e)}" for e in envs).encode())
+    return h.hexdigest()[:12]
+
+
+def suite_metrics(loaded: LoadedSuite) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for env in sorted({s.env for s in loaded.scenarios}):
+        out.update(registry.env_info(env).metrics)
+    return out
+
+
+def run_cases(
+    loaded: LoadedSuite,
+    model: ModelRef,
+    cases: Sequence[Case],
+    options: ExecutionOptions,
+    *,
+    executor: Any = None,
+    log: TextIO = sys.stderr,
+):
+    """Run the cases of `cases` that the model's stored run lacks; return the Run.
+    Reuse: a run is keyed by suite, model digest and env build, so unchanged baselines cost nothing."""
+    from simtest.progress import Progress
+    from simtest.store import RunStore
+
+    store = RunStore(options.results)
+    run = store.open_run(loaded.suite.name, model, suite_env_build(loaded))
+    done = run.case_ids()
+    missing = [c for c in cases if c.case_id not in done]
+    if not missing:
+        if not options.quiet:
+            print(f"{model.label}: all {len(cases)} cases already stored in {run.path} (reused)", file=log)
+        return run
+    if not options.quiet:
+        reused = len(cases) - len(missing)
+        print(f"{model.label}: running {len(missing)} cases" + (f" ({reused} reused)" if reused else "")
+              + f" with the {options.executor} executor", file=log)
+    own = executor is None
+    executor = executor or options.make_executor()
+    progress = Progress(len(missing), quiet=options.quiet, stream=log, label=model.label)
+    try:
+        with run.writer() as writer:
+            for result in executor.run(missing, model):
+                writer.add(result)
+                progress.update(result)
+    finally:
+        progress.close(where=str(run.path))
+        if own:
+            executor.close()
+    return run
+
+
+def run_suite(suite_path: str, model_ref: str, options: ExecutionOptions, *, log: TextIO = sys.stderr):
+    loaded = load_suite(suite_path)
+    model = registry.resolve_model(model_ref)
+    cases = plan(loaded)
+    run = run_cases(loaded, model, cases, options, log=log)
+    return run, _select(run.read(), cases)
+
+
+def _select(frame, cases: Sequence[Case]):
+    ids = {c.case_id for c in cases}
+    return frame[frame["case_id"].isin(ids)].reset_index(drop=True)
+
+
+@dataclass
+class GateOutcome:
+    verdict: Any
+    exit_code: int
+    out_dir: Path
+    reports: dict = field(default_factory=dict)
+    runs: dict = field(default_factory=dict)
+    episodes: int = 0
+
+
+def _exit_code(verdict: Any) -> int:
+    return {"pass": 0, "fail": 1, "invalid": 3}[verdict.verdict]
+
+
+def gate(
+    suite_path: str,
+    candidate: str,
+    baseline: str,
+    reference: str | None,
+    *,
+    policy_path: str | None,
+    options: ExecutionOptions,
+    out_dir: str | None,
+    log: TextIO = sys.stderr,
+) -> GateOutcome:
+    from simtest.compare import cases_in_slices, compare, undecided_slices
+    from simtest.policy import load_policy
+
+    loaded = load_suite(suite_path)
+    metrics = suite_metrics(loaded)
+    policy_file = policy_path or loaded.policy_path
+    if policy_file is None:
+        raise UsageError(f"{suite_path}: no gate policy; add `policy: <file>` to the suite or pass --policy")
+    policy = load_policy(policy_file, metrics)
+    models = {"candidate": registry.resolve_model(candidate), "baseline": registry.resolve_model(baseline)}
+    if reference:
+        models["reference"] = registry.resolve_model(reference)
+    cases = list(plan(loaded))
+    executor = options.make_executor()
+    runs: dict[str, Any] = {}
+    try:
+        for role in ("baseline", "reference", "candidate"):
+            if role in models:
+                runs[role] = run_cases(loaded, models[role], cases, options, executor=executor, log=log)
+        frames = {role: _select(run.read(), cases) for role, run in runs.items()}
+        verdict = compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, metrics)
+        s = loaded.suite
+        for round_ in range(1, s.max_extra_rounds + 1):
+            slices = undecided_slices(verdict)
+            if not slices:
+                break
+            extra_all = plan(loaded, seed_start=s.seeds * round_, seeds=s.seeds)
+            wanted = cases_in_slices(frames["baseline"], slices, policy)
+            extra = [c for c in extra_all if (c.scenario, c.sample) in wanted]
+            if not extra:
+                break
+            if not options.quiet:
+                print(f"undecided: {', '.join(slices)} -> {len(extra)} more cases per model (round {round_})", file=log)
+            cases.extend(extra)
+            for role, model in models.items():
+                runs[role] = run_cases(loaded, model, cases, options, executor=executor, log=log)
+            frames = {role: _select(run.read(), cases) for role, run in runs.items()}
+            verdict = compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, metrics)
+    finally:
+        executor.close()
+    out = Path(out_dir or default_out_dir())
+    reports = _write_reports(out, verdict, frames, models, runs, loaded)
+    return GateOutcome(verdict, _exit_code(verdict), out, reports, runs, episodes=len(cases))
+
+
+def compare_runs(candidate_dir: str, baseline_dir: str, reference_dir: str | None, *, policy_path: str | None,
+                 out_dir: str | None) -> GateOutcome:
+    """Judge stored runs: no simulation. The same inputs give the same verdict.json."""
+    from simtest.compare import compare
+    from simtest.policy import load_policy
+    from simtest.store import open_run_path
+
+    runs = {"candidate": open_run_path(candidate_dir), "baseline": open_run_path(baseline_dir)}
+    if reference_dir:
+        runs["reference"] = open_run_path(reference_dir)
+    frames = {role: run.read() for role, run in runs.items()}
+    envs = sorted(set(frames["candidate"]["env"]))
+    metrics: dict[str, dict] = {}
+    for env in envs:
+        metrics.update(registry.env_info(env).metrics)
+    policy_file = policy_path or runs["candidate"].manifest.get("policy")
+    if not policy_file:
+        raise UsageError("no gate policy: pass --policy PATH")
+    policy = load_policy(policy_file, metrics)
+    verdict = compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, metrics)
+    models = {role: _model_from_manifest(run) for role, run in runs.items()}
+    out = Path(out_dir or default_out_dir())
+    reports = _write_reports(out, verdict, frames, models, runs, None)
+    return GateOutcome(verdict, _exit_code(verdict), out, reports, runs)
+
+
+def _model_from_manifest(run: Any) -> Any:
+    m = run.manifest
+    label = m.get("model", "?@?")
+    try:
+        return registry.resolve_model(m.get("model_manifest") or label)
+    except Exception:  # noqa: BLE001 - the model may not be installed here; labels suffice for reports
+        name, _, version = label.partition("@")
+        return ModelRef(name=name, version=version, entry_point="?:?", digest=m.get("model_digest", ""))
+
+
+def default_out_dir() -> str:
+    return str(Path(".simtest/reports") / time.strftime("%Y%m%d-%H%M%S"))
+
+
+def _write_reports(out: Path, verdict: Any, frames: dict, models: dict, runs: dict, loaded: LoadedSuite | None) -> dict:
+    from simtest.report import write_reports
+
+    cand = models["candidate"]
+    cand_arg = cand.manifest if cand.manifest and not _is_shipped(cand) else cand.label
+    run_dir = str(runs["candidate"].path)
+
+    def replay_command(case_id: str) -> str:
+        return f"simtest replay {case_id} --model {cand_arg} --run {run_dir}"
+
+    context = {
+        "models": {role: m.label for role, m in models.items()},
+        "model_refs": models,
+        "runs": {role: str(r.path) for role, r in runs.items()},
+        "suite": loaded.path if loaded else None,
+        "replay_command": replay_command,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    return write_reports(out, verdict, frames, context)
+
+
+def _is_shipped(model: ModelRef) -> bool:
+    try:
+        return registry.resolve_model(model.label).digest == model.digest
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def replay_command_for(case_id: str, model: str, run_dir: str | None = None) -> str:
+    return f"simtest replay {case_id} --model {model}" + (f" --run {run_dir}" if run_dir else "")
+
+
+
+def resume_run(run_dir: str, options: ExecutionOptions, *, log: TextIO = sys.stderr):
+    """Run the missing cases of an existing run: the suite and model recorded in its manifest."""
+    from simtest.store import open_run_path
+
+    run = open_run_path(run_dir)
+    suite_path = run.manifest.get("suite_path")
+    model_ref = run.manifest.get("model_manifest") or run.manifest.get("model")
+    if not suite_path or not model_ref:
+        raise UsageError(f"{run_dir}: the run manifest records no suite_path/model; re-run with --suite and --model")
+    loaded = load_suite(suite_path)
+    model = registry.resolve_model(model_ref)
+    if model.digest != run.manifest.get("model_digest", model.digest):
+        raise UsageError(f"{run_dir}: model {model.label} changed since the run started (digest "
+                         f"{model.digest[:8]} != {run.manifest.get('model_digest', '')[:8]}); start a new run instead")
+    cases = plan(loaded)
+    run = run_cases(loaded, model, cases, replace(options, results=str(Path(run_dir).parents[2])), log=log)
+    return run, _select(run.read(), cases)
+
+
+def console_summary(verdict: Any, reports: dict) -> str:
+    """What `simtest gate` / `compare` print: the verdict, why, the blocking checks, the reports."""
+    lines = [f"VERDICT: {verdict.verdict.upper()}"]
+    lines += [f"  {r}" for r in verdict.reasons]
+    shown = [c for c in verdict.checks if c.blocking or c.decision in ("fail", "warn")]
+    if shown:
+        lines.append("")
+        lines.append(f"  {'vs':<9} {'metric':<18} {'slice':<28} {'n':>5} {'delta':>7}  {'bounds':<17} {'margin':>6}  decision")
+        for c in shown:
+            bounds = f"[{_num(c.lower)}, {_num(c.upper)}]"
+            lines.append(f"  {c.comparison[:9]:<9} {c.metric[:18]:<18} {c.slice[:28]:<28} {c.n:>5} "
+                         f"{_num(c.delta):>7}  {bounds:<17} {_num(c.margin):>6}  {c.decision}")
+    if reports:
+        lines.append("")
+        lines.append("reports: " + ", ".join(str(p) for p in reports.values()))
+    return "\n".join(lines)
+
+
+def _num(x: Any) -> str:
+    try:
+        return f"{float(x):+.3f}"
+    except (TypeError, ValueError):
+        return "-"
