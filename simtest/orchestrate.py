@@ -203,13 +203,12 @@ def compare_runs(candidate_dir: str, baseline_dir: str, reference_dir: str | Non
 
 
 def _model_from_manifest(run: Any) -> Any:
-    m = run.manifest
-    label = m.get("model", "?@?")
+    m = run.manifest.get("model", {})
     try:
-        return registry.resolve_model(m.get("model_manifest") or label)
+        return registry.resolve_model(m.get("manifest") or m.get("label", ""))
     except Exception:  # noqa: BLE001 - the model may not be installed here; labels suffice for reports
-        name, _, version = label.partition("@")
-        return ModelRef(name=name, version=version, entry_point="?:?", digest=m.get("model_digest", ""))
+        return ModelRef(name=m.get("name", "?"), version=m.get("version", "?"), entry_point=m.get("entry_point", "?:?"),
+                        digest=m.get("digest", ""), manifest=m.get("manifest"))
 
 
 def default_out_dir() -> str:
@@ -255,14 +254,14 @@ def resume_run(run_dir: str, options: ExecutionOptions, *, log: TextIO = sys.std
 
     run = open_run_path(run_dir)
     suite_path = run.manifest.get("suite_path")
-    model_ref = run.manifest.get("model_manifest") or run.manifest.get("model")
+    model_ref = run.manifest.get("model", {}).get("manifest") or run.manifest.get("model", {}).get("label")
     if not suite_path or not model_ref:
         raise UsageError(f"{run_dir}: the run manifest records no suite_path/model; re-run with --suite and --model")
     loaded = load_suite(suite_path)
     model = registry.resolve_model(model_ref)
-    if model.digest != run.manifest.get("model_digest", model.digest):
+    if model.digest != run.model_digest:
         raise UsageError(f"{run_dir}: model {model.label} changed since the run started (digest "
-                         f"{model.digest[:8]} != {run.manifest.get('model_digest', '')[:8]}); start a new run instead")
+                         f"{model.digest[:8]} != {run.model_digest[:8]}); start a new run instead")
     cases = plan(loaded)
     run = run_cases(loaded, model, cases, replace(options, results=str(Path(run_dir).parents[2])), log=log)
     return run, _select(run.read(), cases)
