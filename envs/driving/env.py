@@ -226,7 +226,8 @@ class DrivingEnv(gymnasium.Env):
         p = self._connect()
         p.resetSimulation()
         p.setGravity(0, 0, -9.81)
-        p.setPhysicsEngineParameter(fixedTimeStep=1.0 / PHYSICS_HZ, numSubSteps=0, deterministicOverlappingPairs=1)
+        p.setPhysicsEngineParameter(fixedTimeStep=1.0 / PHYSICS_HZ, numSubSteps=0, deterministicOverlappingPairs=1,
+                                   numSolverIterations=10)  # 5x fewer than the default: same behaviour here, faster
         ground_col = p.createCollisionShape(pb.GEOM_PLANE)
         ground_vis = p.createVisualShape(pb.GEOM_BOX, halfExtents=[60, 60, 0.05], rgbaColor=_GROUND_RGBA,
                                          visualFramePosition=[0, 0, -0.05])

@@ -15,7 +15,7 @@ PARAMS: dict[str, dict[str, Any]] = {
     "n_obstacles": {
         "type": "int", "min": 0, "max": 12, "default": 3, "unit": "",
         "doc": "number of randomly placed static obstacles (ignored when obstacle_positions is set); "
-               "fewer are placed when the corridor has no room left for another one",
+               "when the corridor is full the next ones spill further to the sides",
     },
     "obstacle_size": {
         "type": "float", "min": 0.2, "max": 1.5, "default": 0.5, "unit": "m",
@@ -24,7 +24,8 @@ PARAMS: dict[str, dict[str, Any]] = {
     },
     "obstacle_spread": {
         "type": "float", "min": 0.0, "max": 3.0, "default": 0.8, "unit": "m",
-        "doc": "largest lateral offset of a random obstacle's centre from the start-goal line",
+        "doc": "largest lateral offset of a random obstacle's centre from the start-goal line (exceeded "
+               "only when the corridor is too full for n_obstacles)",
     },
     "obstacle_shape": {
         "type": "str", "choices": ["box", "cylinder", "mixed"], "default": "mixed", "unit": "",

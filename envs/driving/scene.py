@@ -24,10 +24,11 @@ OBSTACLE_COLOURS: tuple[tuple[float, float, float], ...] = (
     (0.10, 0.80, 0.85),  # cyan
 )
 
-START_CLEARANCE = 1.0  # m between the start point and any random obstacle's bounding circle
+START_CLEARANCE = 1.5  # m between the start point and any random obstacle's bounding circle
 GOAL_CLEARANCE = 0.3  # m between the goal circle and any random obstacle's bounding circle
-PASS_GAP = 0.8  # m between random obstacles' bounding circles: the car (0.3 m wide) fits through
-PLACEMENT_TRIES = 200  # candidates per obstacle before the corridor counts as full
+PASS_GAP = 0.6  # m between random obstacles' bounding circles: the car (0.3 m wide) fits through
+PLACEMENT_TRIES = 400  # candidates per obstacle before it is dropped
+WIDEN_EVERY, WIDEN_BY = 50, 0.5  # a full corridor widens by 0.5 m every 50 failed candidates
 
 
 @dataclass(frozen=True)
@@ -87,9 +88,12 @@ def sample_scene(params: Mapping[str, Any], rng: np.random.Generator) -> Scene:
             s = size * float(rng.uniform(0.8, 1.2))
             r = _make(shape, 0.0, 0.0, 0.0, s, colour).radius
             lo, hi = r + START_CLEARANCE, d - r - goal_r - GOAL_CLEARANCE
-            for _try in range(PLACEMENT_TRIES):
+            for attempt in range(PLACEMENT_TRIES):
+                # n_obstacles is honoured where possible: when the corridor is full, later
+                # obstacles go a little further to the sides rather than being dropped.
+                band = spread + WIDEN_BY * (attempt // WIDEN_EVERY)
                 along = float(rng.uniform(lo, hi)) if hi > lo else (lo + hi) / 2
-                left = float(rng.uniform(-spread, spread)) if spread > 0 else 0.0
+                left = float(rng.uniform(-band, band)) if band > 0 else 0.0
                 x, y = base.to_world(along, left)
                 if hi <= lo or _blocked(x, y, r, obstacles, start, goal, goal_r):
                     continue
