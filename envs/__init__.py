@@ -12,6 +12,8 @@ def _register() -> None:
         return
     if "simtest/Driving-v0" not in gymnasium.envs.registry:
         gymnasium.register(id="simtest/Driving-v0", entry_point="simtest_envs.driving.env:DrivingEnv")
+    if "simtest/RecsysSession-v0" not in gymnasium.envs.registry:
+        gymnasium.register(id="simtest/RecsysSession-v0", entry_point="simtest_envs.recsys.env:RecsysSessionEnv")
 
 
 _register()

@@ -14,4 +14,11 @@ def simtest_envs() -> dict[str, dict]:
             "configure": "reset_options",
             "views": {"topdown": "render_topdown", "camera": "render_camera"},
         },
+        "simtest/RecsysSession-v0": {
+            "entry_point": "simtest_envs.recsys.env:RecsysSessionEnv",
+            "params": "simtest_envs.recsys.params:PARAMS",
+            "metrics": "simtest_envs.recsys.metrics:METRICS",
+            "episode_metrics": "simtest_envs.recsys.metrics:episode_metrics",
+            "configure": "reset_options",
+        },
     }
