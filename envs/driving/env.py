@@ -116,6 +116,7 @@ class DrivingEnv(gymnasium.Env):
         self._path_length = 0.0
         self._collision = False
         self._state = self._read_state()
+        self._path = [self._state["xy"]]  # for the top-down view only
         self._prev_velocity = self._state["velocity"]
         info = self._info(lateral_accel=0.0)
         self._prev_goal_distance = info["goal_distance"]
@@ -150,6 +151,7 @@ class DrivingEnv(gymnasium.Env):
         prev_xy = self._state["xy"]
         self._state = self._read_state()
         self._path_length += math.hypot(self._state["xy"][0] - prev_xy[0], self._state["xy"][1] - prev_xy[1])
+        self._path.append(self._state["xy"])
         dt = done_substeps / PHYSICS_HZ
         accel = (self._state["velocity"] - self._prev_velocity) / dt
         self._prev_velocity = self._state["velocity"]
@@ -187,30 +189,54 @@ class DrivingEnv(gymnasium.Env):
         return self._camera_image(int(size), noise=False)
 
     def render_topdown(self, size: int = 256) -> np.ndarray:
-        """Day-lit, near-orthographic view from high above the route: car, obstacles, goal disc.
-        The route points up the image."""
+        """Day-lit, near-orthographic view from high above the route (the route points up the
+        image): obstacles, goal disc, the car, plus the path driven so far and a white arrow on the
+        car drawn in image space, because the 0.5 m car is only a few pixels across."""
         self._require_reset()
         p, scene = self._p, self.scene
-        mid_x, mid_y = (scene.route_origin[0] + scene.goal[0]) / 2, (scene.route_origin[1] + scene.goal[1]) / 2
+        mid = np.array([(scene.route_origin[0] + scene.goal[0]) / 2, (scene.route_origin[1] + scene.goal[1]) / 2])
         half = float(self.params["goal_distance"]) / 2 + 2.5
-        x, y = self._state["xy"]
-        half = max(half, math.hypot(x - mid_x, y - mid_y) + 1.0)  # keep the car in frame
+        xy = np.array(self._state["xy"])
+        half = max(half, float(np.hypot(*(xy - mid))) + 1.0)  # keep the car in frame
         height = 100.0
-        up = [math.cos(scene.route_yaw), math.sin(scene.route_yaw), 0.0]
-        view = p.computeViewMatrix([mid_x, mid_y, height], [mid_x, mid_y, 0.0], up)
+        up = np.array([math.cos(scene.route_yaw), math.sin(scene.route_yaw)])
+        view = p.computeViewMatrix([mid[0], mid[1], height], [mid[0], mid[1], 0.0], [up[0], up[1], 0.0])
         fov = math.degrees(2 * math.atan(half / height))
         proj = p.computeProjectionMatrixFOV(fov, 1.0, height - 5.0, height + 5.0)
         self._set_car_visible(True)
         try:
             light = LIGHTING["day"]
-            _, _, rgba, depth, _ = p.getCameraImage(
+            _, _, rgba, _, _ = p.getCameraImage(
                 size, size, view, proj, renderer=pb.ER_TINY_RENDERER, flags=pb.ER_NO_SEGMENTATION_MASK,
                 shadow=0, lightDirection=_sun(light), lightColor=list(light["colour"]),
                 lightAmbientCoeff=light["ambient"], lightDiffuseCoeff=light["diffuse"],
                 lightSpecularCoeff=light["specular"])
         finally:
             self._set_car_visible(False)
-        return np.ascontiguousarray(np.reshape(rgba, (size, size, 4))[:, :, :3], dtype=np.uint8)
+        img = np.array(np.reshape(rgba, (size, size, 4))[:, :, :3], dtype=np.uint8)
+
+        right = np.array([up[1], -up[0]])
+        scale = (size / 2) / half  # px per metre at the ground (the camera is far: nearly orthographic)
+
+        def to_px(points: np.ndarray) -> np.ndarray:
+            rel = np.atleast_2d(points) - mid
+            return np.stack([size / 2 - rel @ up * scale, size / 2 + rel @ right * scale], axis=1)  # row, col
+
+        path = np.array(self._path)
+        if len(path) > 1:  # densify so the path is a line, not dots
+            seg = np.linspace(0.0, 1.0, 8, endpoint=False)
+            path = np.concatenate([path[:-1] + seg[:, None, None] * (path[1:] - path[:-1])[None]]
+                                  ).reshape(-1, 2)
+        _paint(img, to_px(path), (40, 40, 40))
+        yaw = self._state["yaw"]
+        fwd, left = np.array([math.cos(yaw), math.sin(yaw)]), np.array([-math.sin(yaw), math.cos(yaw)])
+        length = max(0.6, 7.0 / scale)  # at least ~7 px long
+        tip, base = xy + fwd * length, xy - fwd * length * 0.2
+        u, v = np.meshgrid(np.linspace(0, 1, 24), np.linspace(-1, 1, 24))
+        pts = (base[None, None] + u[..., None] * (tip - base)[None, None]
+               + (v * (1 - u))[..., None] * left[None, None] * length * 0.45)
+        _paint(img, to_px(pts.reshape(-1, 2)), (255, 255, 255))
+        return img
 
     # ------------------------------------------------------------------ world
 
@@ -384,6 +410,15 @@ class DrivingEnv(gymnasium.Env):
     def _require_reset(self) -> None:
         if self.scene is None:
             raise RuntimeError("DrivingEnv: call reset() before rendering")
+
+
+def _paint(img: np.ndarray, rows_cols: np.ndarray, colour: tuple[int, int, int]) -> None:
+    """Set the pixels under the given (row, col) points, ignoring those outside the image."""
+    if rows_cols.size == 0:
+        return
+    rc = np.rint(rows_cols).astype(np.int64)
+    inside = (rc[:, 0] >= 0) & (rc[:, 0] < img.shape[0]) & (rc[:, 1] >= 0) & (rc[:, 1] < img.shape[1])
+    img[rc[inside, 0], rc[inside, 1]] = colour
 
 
 def _sun(light: dict[str, Any]) -> list[float]:

@@ -41,7 +41,8 @@ METRICS: dict[str, dict[str, Any]] = {
     },
     "peak_lateral_accel": {
         "kind": "continuous", "better": "lower", "time_like": False, "unit": "m/s^2",
-        "doc": "largest absolute lateral acceleration over the episode (comfort)",
+        "doc": "largest absolute lateral acceleration over the episode's steps (comfort); the impact "
+               "step of a collision is left out",
     },
     "final_goal_distance": {
         "kind": "continuous", "better": "lower", "time_like": False, "unit": "m",
@@ -60,7 +61,8 @@ def episode_metrics(infos: Sequence[Mapping[str, Any]], params: Mapping[str, Any
     off = np.array([bool(i["off_course"]) for i in infos])
     clearance = np.array([float(i["clearance"]) for i in infos], dtype=np.float64)
     steps = infos[1:]
-    lateral = np.array([abs(float(i["lateral_accel"])) for i in steps], dtype=np.float64)
+    # The impact step's acceleration measures the crash, not the driving: collision counts it.
+    lateral = np.array([abs(float(i["lateral_accel"])) for i in steps if not i["collision"]], dtype=np.float64)
 
     success = bool(reached.any() and not collided.any())
     time_to_goal = math.nan

@@ -77,6 +77,12 @@ def test_peak_lateral_accel_is_largest_magnitude_over_steps_not_reset():
     assert episode_metrics(infos, PARAMS_DEFAULTS)["peak_lateral_accel"] == pytest.approx(0.5)
 
 
+def test_peak_lateral_accel_leaves_out_the_impact_of_a_collision():
+    infos = _straight_run(n_steps=5, collide_at=5)
+    infos[-1]["lateral_accel"] = 40.0
+    assert episode_metrics(infos, PARAMS_DEFAULTS)["peak_lateral_accel"] == pytest.approx(0.5)
+
+
 def test_min_clearance_and_off_course_follow_the_infos():
     infos = _straight_run(n_steps=6)
     infos[-1]["off_course"] = True
@@ -186,15 +192,13 @@ def test_explicit_obstacle_positions_are_in_the_route_frame():
 
 
 def test_registry_entry_matches_the_contract():
-    assert simtest_envs() == {
-        "simtest/Driving-v0": {
-            "entry_point": "simtest_envs.driving.env:DrivingEnv",
-            "params": "simtest_envs.driving.params:PARAMS",
-            "metrics": "simtest_envs.driving.metrics:METRICS",
-            "episode_metrics": "simtest_envs.driving.metrics:episode_metrics",
-            "configure": "reset_options",
-            "views": {"topdown": "render_topdown", "camera": "render_camera"},
-        },
+    assert simtest_envs()["simtest/Driving-v0"] == {
+        "entry_point": "simtest_envs.driving.env:DrivingEnv",
+        "params": "simtest_envs.driving.params:PARAMS",
+        "metrics": "simtest_envs.driving.metrics:METRICS",
+        "episode_metrics": "simtest_envs.driving.metrics:episode_metrics",
+        "configure": "reset_options",
+        "views": {"topdown": "render_topdown", "camera": "render_camera"},
     }
 
 
