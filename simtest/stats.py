@@ -1,0 +1,335 @@
+"""Layer 3: the gate's statistics, pure numpy/scipy. Paired binary (exact one-sided McNemar,
+Tango score bounds), paired continuous (bootstrap bounds, sign-flip permutation p-values),
+multiplicity (Holm, BH), sample-size floors (Connor), and anytime-valid bounds for adaptive seeding.
+
+Conventions: every difference is regression-oriented (positive = the candidate is worse); "lower"
+and "upper" are one-sided (1 - alpha) bounds, i.e. the ends of an equal-tailed (1 - 2 alpha)
+interval. Everything random takes an explicit seed.
+
+Assumptions:
+- Continuous bounds: percentile-BCa paired bootstrap (scipy.stats.bootstrap) for n <= BOOT_MAX_N;
+  above that the normal (t) interval, which for a mean of 2,000+ bounded-variance differences
+  agrees with the bootstrap to well under the resampling noise and costs O(n) instead of O(n*B).
+  p-values likewise: sign-flip permutation for small n, one-sample t above.
+- Anytime-valid bounds: binary differences d in {-1, 0, 1} use a uniform mixture of constant bets
+  (Waudby-Smith & Ramdas' betting confidence sequence with a discrete mixture over the bet size);
+  its wealth depends only on the counts of +1/0/-1, so it is exact, cheap and order-free.
+  Continuous differences use the one-sided normal-mixture boundary (Howard et al. 2021) with a
+  plug-in variance: an asymptotic confidence sequence (valid as n grows, not for tiny n).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special, stats
+
+__all__ = [
+    "BOOT_MAX_N", "mcnemar_p", "tango_stat", "tango_bounds", "tango_p", "connor_n", "min_discordant",
+    "mean_bounds", "mean_p", "holm", "bh", "betting_log_wealth", "betting_bounds", "betting_p",
+    "normal_mixture_radius", "normal_mixture_bounds", "normal_mixture_p", "continuous_needed_n",
+    "check_seed",
+]
+
+BOOT_MAX_N = 2000
+N_RESAMPLES = 2000
+
+# --------------------------------------------------------------------------- binary, fixed n
+
+
+def mcnemar_p(b, c):
+    """Exact one-sided McNemar p-value for 'the candidate regressed': P(X >= b), X ~ Bin(b+c, 1/2).
+    b = pairs where only the baseline succeeded, c = pairs where only the candidate did. 1 when
+    there is no discordant pair. Equals scipy.stats.binomtest(b, b+c, 0.5, 'greater').pvalue."""
+    b = np.asarray(b, dtype=float)
+    c = np.asarray(c, dtype=float)
+    k = b + c
+    p = np.where(k > 0, stats.binom.sf(b - 1, np.maximum(k, 1), 0.5), 1.0)
+    return p if p.ndim else float(p)
+
+
+def tango_stat(b, c, n, d0):
+    """Tango's (1998) score statistic for H0: Delta = d0, Delta = (b - c) / n; vectorised.
+    Large positive values are evidence that Delta > d0."""
+    b, c, n, d0 = (np.asarray(x, dtype=float) for x in (b, c, n, d0))
+    A = 2 * n
+    B = -b - c + (2 * n - b + c) * d0
+    C = -c * d0 * (1 - d0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q21 = (np.sqrt(np.maximum(B * B - 4 * A * C, 0.0)) - B) / (2 * A)
+        num = b - c - n * d0
+        var = n * (2 * q21 + d0 * (1 - d0))
+        t = np.where(var > 0, num / np.sqrt(np.where(var > 0, var, 1.0)), np.sign(num) * np.inf)
+    t = np.where(np.abs(num) < 1e-12, 0.0, t)
+    return t if t.ndim else float(t)
+
+
+def tango_bounds(b, c, n, alpha: float = 0.05):
+    """One-sided (1 - alpha) lower and upper bounds on Delta (Tango score interval, vectorised by
+    bisection; matches the brentq version of the reference notes). Returns (lower, upper)."""
+    b, c, n = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (b, c, n)))
+    z = stats.norm.ppf(1 - alpha)
+    eps = 1e-9
+    est = np.where(n > 0, (b - c) / np.maximum(n, 1), 0.0)
+
+    def solve(lo, hi, target):
+        # T(d0) decreases in d0; find d0 with T(d0) = target inside [lo, hi].
+        lo, hi = lo.copy(), hi.copy()
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            above = tango_stat(b, c, n, mid) > target
+            lo = np.where(above, mid, lo)
+            hi = np.where(above, hi, mid)
+        return (lo + hi) / 2
+
+    lo_edge = np.full_like(est, -1 + eps)
+    hi_edge = np.full_like(est, 1 - eps)
+    lower = np.where(tango_stat(b, c, n, lo_edge) - z <= 0, -1 + eps, solve(lo_edge, est, z))
+    upper = np.where(tango_stat(b, c, n, hi_edge) + z >= 0, 1 - eps, solve(est, hi_edge, -z))
+    lower = np.where(n > 0, lower, -1.0)
+    upper = np.where(n > 0, upper, 1.0)
+    if lower.ndim == 0:
+        return float(lower), float(upper)
+    return lower, upper
+
+
+def tango_p(b, c, n, d0, side: str = "greater"):
+    """Asymptotic score-test p-value. side='greater': H0 Delta <= d0 (small p = confidently worse
+    than d0); side='less': H0 Delta >= d0 (small p = confidently better than d0)."""
+    t = tango_stat(b, c, n, d0)
+    p = stats.norm.sf(t) if side == "greater" else stats.norm.cdf(t)
+    return p if np.ndim(p) else float(p)
+
+
+def min_discordant(alpha: float) -> int:
+    """Fewest discordant pairs with which the exact one-sided McNemar can reach p <= alpha:
+    the smallest k with 0.5**k <= alpha."""
+    return max(1, math.ceil(math.log2(1.0 / alpha) - 1e-12))
+
+
+def connor_n(psi: float, delta: float, alpha: float = 0.05, power: float = 0.8) -> int:
+    """Pairs needed to detect a paired drop `delta` with discordance `psi` (Connor 1987), one-sided:
+    n = [z_a sqrt(psi) + z_b sqrt(psi - delta^2)]^2 / delta^2. psi is raised to at least delta."""
+    if delta <= 0:
+        raise ValueError("connor_n: delta must be > 0")
+    psi = min(1.0, max(psi, delta))
+    za, zb = stats.norm.ppf(1 - alpha), stats.norm.ppf(power)
+    n = (za * math.sqrt(psi) + zb * math.sqrt(max(psi - delta * delta, 0.0))) ** 2 / delta**2
+    return int(math.ceil(n - 1e-9))
+
+
+# --------------------------------------------------------------------------- continuous, fixed n
+
+
+def check_seed(seed: int, *key: str) -> np.random.SeedSequence:
+    """A resampling stream per check, independent of the order in which checks are computed."""
+    return np.random.SeedSequence([int(seed), *[hash_str(k) for k in key]])
+
+
+def hash_str(text: str) -> int:
+    """A stable 32-bit hash of a string (Python's hash() is salted per process)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+
+
+def mean_bounds(d: np.ndarray, alpha: float = 0.05, *, seed: np.random.SeedSequence | int = 0,
+                n_resamples: int = N_RESAMPLES) -> tuple[float, float]:
+    """One-sided (1 - alpha) bounds on the mean of paired differences d."""
+    d = np.asarray(d, dtype=float)
+    n = d.size
+    if n == 0:
+        return (-math.inf, math.inf)
+    mean = float(d.mean())
+    if n == 1 or np.ptp(d) == 0:
+        # No spread: no resampling can say more; the bounds are the mean itself only if n is large
+        # enough to trust that the differences really never vary. Stay honest for small n.
+        if n >= 2 and np.ptp(d) == 0:
+            return (mean, mean) if n >= 30 else (-math.inf, math.inf)
+        return (-math.inf, math.inf)
+    if n > BOOT_MAX_N:
+        se = float(d.std(ddof=1)) / math.sqrt(n)
+        t = stats.t.ppf(1 - alpha, n - 1)
+        return (mean - t * se, mean + t * se)
+    rng = np.random.default_rng(seed)
+    res = stats.bootstrap((d,), np.mean, confidence_level=1 - 2 * alpha, n_resamples=n_resamples,
+                          method="BCa", rng=rng, vectorized=True, axis=-1)
+    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # BCa degenerate (e.g. one distinct non-zero)
+        res = stats.bootstrap((d,), np.mean, confidence_level=1 - 2 * alpha, n_resamples=n_resamples,
+                              method="percentile", rng=np.random.default_rng(seed), vectorized=True, axis=-1)
+        lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return (lo, hi)
+
+
+def mean_p(d: np.ndarray, m: float = 0.0, side: str = "greater", *,
+           seed: np.random.SeedSequence | int = 0, n_resamples: int = N_RESAMPLES) -> float:
+    """p-value for H0: mean(d) <= m (side='greater') or >= m (side='less'): sign-flip permutation
+    of d - m for small n (exact when 2^n <= n_resamples), one-sample t above BOOT_MAX_N."""
+    x = np.asarray(d, dtype=float) - m
+    n = x.size
+    if n == 0:
+        return 1.0
+    if np.all(x == 0):
+        return 1.0
+    if n > BOOT_MAX_N:
+        sd = float(x.std(ddof=1))
+        if sd == 0:
+            return 0.0 if (x.mean() > 0) == (side == "greater") else 1.0
+        return float(stats.ttest_1samp(x, 0.0, alternative=side).pvalue)
+    res = stats.permutation_test((x,), np.mean, permutation_type="samples", alternative=side,
+                                 n_resamples=n_resamples, vectorized=True, axis=-1,
+                                 rng=np.random.default_rng(seed))
+    return float(res.pvalue)
+
+
+def continuous_needed_n(sd: float, effect: float, alpha: float = 0.05, power: float = 0.8) -> int:
+    """Pairs needed to detect a mean shift `effect` of differences with sd `sd` (normal approx)."""
+    if effect <= 0 or not math.isfinite(sd) or sd <= 0:
+        return 0
+    za, zb = stats.norm.ppf(1 - alpha), stats.norm.ppf(power)
+    return int(math.ceil(((za + zb) * sd / effect) ** 2))
+
+
+# --------------------------------------------------------------------------- multiplicity
+
+
+def holm(p) -> np.ndarray:
+    """Holm step-down adjusted p-values (valid under any dependence)."""
+    p = np.asarray(p, dtype=float)
+    m = p.size
+    if m == 0:
+        return p.copy()
+    order = np.argsort(p, kind="stable")
+    adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out = np.empty(m)
+    out[order] = np.minimum(adj, 1.0)
+    return out
+
+
+def bh(p) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (scipy.stats.false_discovery_control)."""
+    p = np.asarray(p, dtype=float)
+    if p.size == 0:
+        return p.copy()
+    return np.asarray(stats.false_discovery_control(p, method="bh"), dtype=float)
+
+
+# --------------------------------------------------------------------------- anytime-valid (binary)
+
+# Bet sizes as a fraction of the largest bet that keeps wealth positive; a uniform mixture over
+# them adapts to the unknown best bet (about 2x loss in wealth per factor-2 step, i.e. log 2).
+_BET_FRACTIONS = 0.9 * 0.5 ** np.arange(8)
+
+
+def betting_log_wealth(n_pos, n_zero, n_neg, m, side: str = "greater"):
+    """log of the mixture wealth for differences in {-1, 0, +1} with the given counts, testing
+    H0: mean <= m (side='greater') or H0: mean >= m (side='less'). Under H0 the wealth is a
+    nonnegative supermartingale, so P(ever >= 1/alpha) <= alpha (Ville). Vectorised."""
+    n_pos, n_zero, n_neg, m = (np.asarray(x, dtype=float)[..., None] for x in (n_pos, n_zero, n_neg, m))
+    if side == "greater":
+        lam = _BET_FRACTIONS / (1.0 + m)  # factor 1 + lam (x - m) > 0 for x >= -1
+        sgn = 1.0
+    else:
+        lam = _BET_FRACTIONS / (1.0 - m)  # factor 1 - lam (x - m) > 0 for x <= 1
+        sgn = -1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lw = (n_pos * np.log1p(sgn * lam * (1 - m)) + n_zero * np.log1p(sgn * lam * (-m))
+              + n_neg * np.log1p(sgn * lam * (-1 - m)))
+    lw = np.where(np.isnan(lw), -np.inf, lw)
+    out = special.logsumexp(lw, axis=-1) - math.log(lam.shape[-1])
+    return out if np.ndim(out) else float(out)
+
+
+def betting_p(n_pos, n_zero, n_neg, m, side: str = "greater"):
+    """Anytime-valid p-value min(1, 1 / wealth)."""
+    lw = betting_log_wealth(n_pos, n_zero, n_neg, m, side)
+    p = np.minimum(1.0, np.exp(-np.asarray(lw)))
+    return p if np.ndim(p) else float(p)
+
+
+def betting_bounds(n_pos, n_zero, n_neg, alpha_lower: float = 0.05, alpha_upper: float | None = None):
+    """Anytime-valid one-sided bounds on the mean of d in {-1,0,1}: lower = smallest m not
+    rejected by the 'greater' test at alpha_lower; upper likewise at alpha_upper. Vectorised."""
+    alpha_upper = alpha_lower if alpha_upper is None else alpha_upper
+    n_pos, n_zero, n_neg = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (n_pos, n_zero, n_neg)))
+    n = n_pos + n_zero + n_neg
+    est = np.where(n > 0, (n_pos - n_neg) / np.maximum(n, 1), 0.0)
+    thr_lo, thr_hi = math.log(1 / alpha_lower), math.log(1 / alpha_upper)
+    eps = 1e-9
+    # lower: wealth('greater', m) decreases in m; find where it crosses 1/alpha on [-1, est]
+    lo, hi = np.full_like(est, -1 + eps), est.copy()
+    rejected_edge = betting_log_wealth(n_pos, n_zero, n_neg, lo, "greater") >= thr_lo
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        rej = betting_log_wealth(n_pos, n_zero, n_neg, mid, "greater") >= thr_lo
+        lo, hi = np.where(rej, mid, lo), np.where(rej, hi, mid)
+    lower = np.where(rejected_edge, hi, -1.0)
+    lo, hi = est.copy(), np.full_like(est, 1 - eps)
+    rejected_edge = betting_log_wealth(n_pos, n_zero, n_neg, hi, "less") >= thr_hi
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        rej = betting_log_wealth(n_pos, n_zero, n_neg, mid, "less") >= thr_hi
+        lo, hi = np.where(rej, lo, mid), np.where(rej, mid, hi)
+    upper = np.where(rejected_edge, lo, 1.0)
+    if np.ndim(lower) == 0:
+        return float(lower), float(upper)
+    return lower, upper
+
+
+# --------------------------------------------------------------------------- anytime-valid (continuous)
+
+# The mixture is tuned to be tightest around this many pairs; any fixed value keeps validity.
+NM_TUNE_N = 200
+
+
+def normal_mixture_radius(n, sd, alpha: float = 0.05, tune_n: int = NM_TUNE_N):
+    """One-sided normal-mixture boundary (Howard et al. 2021, eq. for the one-sided mixture) on
+    the mean of n differences with standard deviation sd: the CS is mean -/+ radius. Asymptotic."""
+    n = np.asarray(n, dtype=float)
+    sd = np.asarray(sd, dtype=float)
+    # rho is fixed by (tune_n, alpha 0.05), not by the queried alpha, so that one mixture serves
+    # every level and p-values from it are monotone.
+    la = math.log(1 / (2 * 0.05))
+    rho = tune_n / (2 * la + math.log(1 + 2 * la))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = np.sqrt(2 * (n + rho) * np.log(np.sqrt((n + rho) / rho) / (2 * alpha) + 1))
+        r = np.where(n > 0, sd * u / np.maximum(n, 1), np.inf)
+    return r if r.ndim else float(r)
+
+
+def normal_mixture_bounds(d: np.ndarray, alpha_lower: float = 0.05, alpha_upper: float | None = None,
+                          tune_n: int = NM_TUNE_N) -> tuple[float, float]:
+    alpha_upper = alpha_lower if alpha_upper is None else alpha_upper
+    d = np.asarray(d, dtype=float)
+    if d.size < 2:
+        return (-math.inf, math.inf)
+    mean, sd = float(d.mean()), float(d.std(ddof=1))
+    return (mean - normal_mixture_radius(d.size, sd, alpha_lower, tune_n),
+            mean + normal_mixture_radius(d.size, sd, alpha_upper, tune_n))
+
+
+def normal_mixture_p(d: np.ndarray, m: float, side: str = "greater", tune_n: int = NM_TUNE_N) -> float:
+    """Smallest alpha at which the normal-mixture CS excludes m on the given side (bisection on
+    alpha; the radius is monotone in alpha)."""
+    d = np.asarray(d, dtype=float)
+    if d.size < 2:
+        return 1.0
+    mean, sd = float(d.mean()), float(d.std(ddof=1))
+    gap = (mean - m) if side == "greater" else (m - mean)
+    if gap <= 0:
+        return 1.0
+    if sd == 0:
+        return 0.0
+    lo, hi = 1e-16, 0.5
+    if normal_mixture_radius(d.size, sd, hi, tune_n) >= gap:
+        return 1.0
+    for _ in range(60):
+        mid = math.sqrt(lo * hi)
+        if normal_mixture_radius(d.size, sd, mid, tune_n) < gap:
+            hi = mid
+        else:
+            lo = mid
+    return float(hi)
