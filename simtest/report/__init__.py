@@ -1,0 +1,174 @@
+"""Layer 6: the gate's reports. `write_reports` turns a Verdict and the result frames into
+summary.md (pull-request comment), verdict.json, junit.xml and a self-contained report.html.
+matplotlib and imageio are imported only by the figure and video modules, when used."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+__all__ = ["write_reports", "verdict_document"]
+
+FILES = {"summary": "summary.md", "verdict": "verdict.json", "junit": "junit.xml", "html": "report.html"}
+
+
+def write_reports(out_dir: str | Path, verdict: Any, frames: Mapping[str, Any] | None,
+                  context: Mapping[str, Any] | None = None) -> dict[str, Path]:
+    """Write the gate's reports into `out_dir` (created if missing); return {name: path}.
+
+    `verdict`: a `simtest.compare.Verdict` (verdict, checks, reasons, infra, new_failures,
+    scenario_changes, to_json()). `frames`: {"candidate"|"baseline"|"reference": results DataFrame}
+    (columns of simtest.results; reference optional). `context` (every key optional):
+
+    - `models`: {role: "name@version"}; `runs`: {role: run directory}; `suite`: suite path
+    - `replay_command`: fn(case_id) -> the one-line command that replays a candidate case
+    - `metrics`: {name: declaration with kind/unit} (else binary metrics are inferred from 0/1 data)
+    - `key_metric` (default `success` or the first blocking binary metric), `headline_metrics`
+      (history figure), `heatmap_params` (two numeric scenario params; default: most distinct values)
+    - `history`: [{"model": "name@version", "metrics": {name: mean}}, ...] older versions, oldest first
+    - `videos`: how many GIFs of the worst new failures to render (default 0: no simulation, as
+      `simtest compare` promises); needs `model_refs` {"candidate": ModelRef} and optionally `cases`
+      (the Case objects, else rebuilt from the stored rows)
+    - `title`: the HTML page title
+
+    Returns keys "summary", "verdict", "junit", "html" and "video:<case_id>" per GIF written.
+    verdict.json holds no timestamps, so re-running compare on the same runs gives the same file.
+    """
+    from simtest.report import _data
+    from simtest.report.junit import render_junit
+    from simtest.report.markdown import render_summary
+
+    context = dict(context or {})
+    frames = {k: v for k, v in dict(frames or {}).items() if v is not None}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    d = _data.build(verdict, frames, context)
+    paths = {name: out / fname for name, fname in FILES.items()}
+
+    doc = verdict_document(verdict, context)
+    paths["verdict"].write_text(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+    paths["junit"].write_text(render_junit(d), encoding="utf-8")
+    links = {"report.html": FILES["html"], "verdict.json": FILES["verdict"], "junit.xml": FILES["junit"]}
+    paths["summary"].write_text(render_summary(d, links), encoding="utf-8")
+
+    gifs, notes = _videos(out, d, frames, context)
+    for cid, p in gifs.items():
+        paths[f"video:{cid}"] = p
+    from simtest.report.html import render_html
+
+    figures = _figures(d, frames, context)
+    html = render_html(d, figures, {cid: p.read_bytes() for cid, p in gifs.items()}, notes,
+                       title=str(context.get("title") or "simtest gate report"))
+    paths["html"].write_text(html, encoding="utf-8")
+    return paths
+
+
+def verdict_document(verdict: Any, context: Mapping[str, Any]) -> dict:
+    """verdict.to_json() plus model labels, run directories and the suite: no timestamps."""
+    raw = verdict.to_json() if hasattr(verdict, "to_json") else verdict
+    doc = json.loads(raw) if isinstance(raw, (str, bytes)) else dict(raw)
+    extra = {"models": context.get("models"), "runs": context.get("runs"), "suite": context.get("suite")}
+    for key, value in extra.items():
+        if value is not None and key not in doc:
+            doc[key] = {k: str(v) for k, v in value.items()} if isinstance(value, Mapping) else str(value)
+    return _finite(doc)
+
+
+def _finite(v: Any) -> Any:
+    """JSON has no NaN or infinity: they become null."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, Mapping):
+        return {str(k): _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    if hasattr(v, "item") and callable(v.item):  # numpy scalars
+        return _finite(v.item())
+    return v
+
+
+def _figures(d: Any, frames: Mapping[str, Any], context: Mapping[str, Any]) -> list:
+    from simtest.report import plots
+    from simtest.report.html import Figure
+
+    figs = []
+    for i, m in enumerate(plots.forest_metrics(d)):
+        figs.append(Figure(
+            f"forest-{i}", f"Regression per slice: {m}",
+            "Point = paired regression Δ (positive = candidate worse), bar = one-sided bounds [L, U], "
+            "dashed = non-inferiority margin per comparison. Pass if U < margin; fail if L ≥ margin "
+            "(safety metrics: L > 0).",
+            plots.forest_plot(d, m)))
+    figs.append(Figure(
+        "rates", f"{d.key_metric or 'key metric'} per slice and episode outcomes",
+        "Reference, baseline and candidate on the same cases; outcomes per version (timeouts and env errors "
+        "are infrastructure, agent errors count against the model).",
+        plots.slice_rates_plot(d), missing="no per-slice values for the key metric"))
+    cand = frames.get("candidate")
+    pair = plots.pick_heatmap_params(cand, context.get("heatmap_params"))
+    value = None
+    if cand is not None:
+        col = f"metric_{d.key_metric}" if d.key_metric else ""
+        value = col if col in cand.columns and d.is_binary(d.key_metric) else ("passed" if "passed" in cand.columns else None)
+    heat = plots.heatmap_plot(d, frames, pair, value) if pair and value else None
+    figs.append(Figure(
+        "heatmap", f"{(value or 'success').removeprefix('metric_')} over {pair[0]} × {pair[1]}" if pair else "Success heatmap",
+        "Rate per cell (n = episodes in the cell) for baseline and candidate, and their difference.",
+        heat, missing="needs two numeric scenario parameters that vary across the suite"))
+    metrics = plots.headline_metrics(d, context.get("headline_metrics"))
+    points = plots.history_points(d, frames, metrics, context.get("history") or ())
+    figs.append(Figure(
+        "history", "Headline metrics across model versions",
+        "Suite means per version, oldest first; the candidate is the last point.",
+        plots.history_plot(d, points, metrics), missing="needs at least two model versions"))
+    return figs
+
+
+def _videos(out: Path, d: Any, frames: Mapping[str, Any], context: Mapping[str, Any]) -> tuple[dict[str, Path], list[str]]:
+    """GIFs of the worst new failures (the caller chooses how many; 0 means none)."""
+    want = int(context.get("videos") or 0)
+    model = (context.get("model_refs") or {}).get("candidate")
+    if want <= 0 or not d.failures:
+        return {}, []
+    if model is None:
+        return {}, ["failure videos skipped: no candidate model reference was given"]
+    from simtest.report.videos import render_failure_gif
+
+    cases = context.get("cases") or ()
+    by_id = dict(cases) if isinstance(cases, Mapping) else {c.case_id: c for c in cases}
+    cand = frames.get("candidate")
+    gifs: dict[str, Path] = {}
+    notes: list[str] = []
+    for f in d.failures[:want]:
+        row = _row(cand, f.case_id)
+        case = by_id.get(f.case_id) or (_case_from_row(row) if row is not None else None)
+        if case is None:
+            notes.append(f"no video for {f.case_id}: the case is not in the candidate run")
+            continue
+        try:
+            r = render_failure_gif(case, model, out / "failures" / f"{f.case_id}.gif")
+        except Exception as exc:  # noqa: BLE001 - a video is a convenience; the verdict stands without it
+            notes.append(f"no video for {f.case_id}: {type(exc).__name__}: {exc}")
+            continue
+        gifs[f.case_id] = r.path
+        stored = str(row.get("trace_digest") or "") if row is not None else ""
+        if stored and r.result.trace_digest != stored:
+            notes.append(f"replay of {f.case_id} diverged from the stored episode (trace digest "
+                         f"{r.result.trace_digest} != {stored}): check determinism")
+    return gifs, notes
+
+
+def _row(frame: Any, case_id: str) -> dict | None:
+    if frame is None or "case_id" not in frame.columns:
+        return None
+    sub = frame[frame["case_id"].astype(str) == case_id]
+    return sub.iloc[-1].to_dict() if len(sub) else None
+
+
+def _case_from_row(row: dict) -> Any:
+    from simtest.results import case_from_row
+
+    # The stored episode ran `steps` control steps: replaying that many reproduces it to its end.
+    return case_from_row(row, horizon=max(int(row.get("steps") or 1), 1))

@@ -1,0 +1,363 @@
+"""Layer 6 (report internals): reads a Verdict and the result frames into small plain values that
+every writer shares, so markdown, JUnit and HTML agree on what a check, a slice or a new failure is."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+__all__ = [
+    "CheckView", "FailureView", "ReportData", "build", "fmt_value", "fmt_delta", "fmt_interval",
+    "DECISION_ORDER",
+]
+
+# How alarming a decision is; used to sort tables so the problems come first.
+DECISION_ORDER = {"fail": 0, "undecided": 1, "warn": 2, "too_small": 3, "pass": 4}
+ROLES = ("reference", "baseline", "candidate")
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _float(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+@dataclass(frozen=True)
+class CheckView:
+    """One (comparison, metric, slice) decision, with missing fields as NaN / empty."""
+
+    comparison: str
+    metric: str
+    slice: str
+    n: int
+    delta: float
+    lower: float
+    upper: float
+    p_value: float
+    decision: str
+    margin: float = math.nan
+    blocking: bool = False
+    candidate_value: float = math.nan
+    baseline_value: float = math.nan  # the other side of this comparison (baseline or reference)
+    needed_n: int | None = None
+    note: str = ""
+
+    @staticmethod
+    def of(obj: Any) -> "CheckView":
+        needed = _get(obj, "needed_n")
+        return CheckView(
+            comparison=str(_get(obj, "comparison", "")), metric=str(_get(obj, "metric", "")),
+            slice=str(_get(obj, "slice", "overall")), n=int(_get(obj, "n", 0) or 0),
+            delta=_float(_get(obj, "delta")), lower=_float(_get(obj, "lower")), upper=_float(_get(obj, "upper")),
+            p_value=_float(_get(obj, "p_value")), decision=str(_get(obj, "decision", "")),
+            margin=_float(_get(obj, "margin")), blocking=bool(_get(obj, "blocking", False)),
+            candidate_value=_float(_get(obj, "candidate_value")),
+            baseline_value=_float(_get(obj, "baseline_value")),
+            needed_n=int(needed) if needed is not None and not _isnan(needed) else None,
+            note=str(_get(obj, "note", "") or ""),
+        )
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.comparison, self.metric, self.slice)
+
+
+def _isnan(v: Any) -> bool:
+    return isinstance(v, float) and math.isnan(v)
+
+
+@dataclass(frozen=True)
+class FailureView:
+    """A case that passed under the baseline and fails under the candidate."""
+
+    case_id: str
+    scenario: str
+    params: dict
+    seed: int | None
+    failed: tuple[str, ...]
+    outcome: str
+    replay: str
+    severity: tuple = ()  # sort key: worst first
+
+
+@dataclass(frozen=True)
+class ReportData:
+    verdict: str
+    reasons: tuple[str, ...]
+    checks: tuple[CheckView, ...]
+    failures: tuple[FailureView, ...]  # worst first
+    scenario_changes: tuple[Any, ...]
+    infra: dict
+    models: dict[str, str]  # role -> label
+    runs: dict[str, str]  # role -> run dir
+    key_metric: str | None
+    binary: frozenset[str]  # metrics whose values are rates (shown in percent / percentage points)
+    units: dict[str, str]
+    varying_params: tuple[str, ...]  # scenario parameters that differ between cases
+    confidence: float | None
+    n_cases: int
+    outcome_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # role -> outcome -> count
+
+    def metrics(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for c in self.checks:
+            seen.setdefault(c.metric, None)
+        return list(seen)
+
+    def slices(self, metric: str | None = None) -> list[str]:
+        seen: dict[str, None] = {}
+        for c in self.checks:
+            if metric is None or c.metric == metric:
+                seen.setdefault(c.slice, None)
+        out = list(seen)
+        if "overall" in out:  # the whole suite first, then slices in the comparator's order
+            out.remove("overall")
+            out.insert(0, "overall")
+        return out
+
+    def check(self, comparison: str, metric: str, slice_: str) -> CheckView | None:
+        for c in self.checks:
+            if c.key == (comparison, metric, slice_):
+                return c
+        return None
+
+    def is_binary(self, metric: str) -> bool:
+        return metric in self.binary
+
+    def problems(self, blocking: bool = True) -> list[CheckView]:
+        """Checks that did not pass, worst first (blocking ones only by default)."""
+        bad = [c for c in self.checks if c.decision in ("fail", "undecided") and (c.blocking or not blocking)]
+        return sorted(bad, key=lambda c: (DECISION_ORDER.get(c.decision, 9), -_nz(c.lower)))
+
+
+def _nz(v: float) -> float:
+    return v if math.isfinite(v) else -math.inf
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build(verdict: Any, frames: Mapping[str, Any] | None, context: Mapping[str, Any]) -> ReportData:
+    frames = {k: v for k, v in dict(frames or {}).items() if v is not None}
+    checks = tuple(CheckView.of(c) for c in (_get(verdict, "checks", ()) or ()))
+    metric_decl: Mapping[str, Mapping] = context.get("metrics") or {}
+    binary = set()
+    units: dict[str, str] = {}
+    names = {c.metric for c in checks} | _frame_metrics(frames)
+    for name in names:
+        decl = metric_decl.get(name)
+        if decl is not None:
+            if decl.get("kind") == "binary":
+                binary.add(name)
+            if decl.get("unit"):
+                units[name] = str(decl["unit"])
+        elif _looks_binary(name, frames):
+            binary.add(name)
+    key = context.get("key_metric") or _pick_key_metric(checks, names, binary)
+    replay: Callable[[str], str] = context.get("replay_command") or (lambda cid: f"simtest replay {cid}")
+    varying = _varying_params(frames)
+    failures = _failures(verdict, frames, replay)
+    confidence = _get(verdict, "confidence")
+    if confidence is None:
+        policy = _get(verdict, "policy")
+        confidence = _get(policy, "confidence") if policy is not None else None
+    cand = frames.get("candidate")
+    return ReportData(
+        verdict=str(_get(verdict, "verdict", "invalid")),
+        reasons=tuple(str(r) for r in (_get(verdict, "reasons", ()) or ())),
+        checks=checks,
+        failures=failures,
+        scenario_changes=tuple(_get(verdict, "scenario_changes", ()) or ()),
+        infra=dict(_get(verdict, "infra", {}) or {}),
+        models=dict(context.get("models") or {}),
+        runs={k: str(v) for k, v in dict(context.get("runs") or {}).items()},
+        key_metric=key,
+        binary=frozenset(binary),
+        units=units,
+        varying_params=varying,
+        confidence=_float(confidence) if confidence is not None else None,
+        n_cases=int(len(cand)) if cand is not None else max((c.n for c in checks), default=0),
+        outcome_counts={role: _outcome_counts(f) for role, f in frames.items()},
+    )
+
+
+def _frame_metrics(frames: Mapping[str, Any]) -> set[str]:
+    out: set[str] = set()
+    for f in frames.values():
+        out |= {c[len("metric_"):] for c in f.columns if c.startswith("metric_")}
+    return out
+
+
+def _looks_binary(name: str, frames: Mapping[str, Any]) -> bool:
+    col = "metric_" + name
+    seen = False
+    for f in frames.values():
+        if col in f.columns:
+            vals = f[col].dropna()
+            if len(vals) and not vals.isin([0.0, 1.0]).all():
+                return False
+            seen = seen or bool(len(vals))
+    return seen
+
+
+def _pick_key_metric(checks: Sequence[CheckView], names: set[str], binary: set[str]) -> str | None:
+    """`success` when there is one, else the first blocking binary metric, else the first metric."""
+    if "success" in names:
+        return "success"
+    ordered = [c.metric for c in checks]
+    for c in checks:
+        if c.blocking and c.metric in binary:
+            return c.metric
+    return ordered[0] if ordered else (sorted(names)[0] if names else None)
+
+
+def params_of(value: Any) -> dict:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, str) and value:
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return {}
+
+
+def _varying_params(frames: Mapping[str, Any]) -> tuple[str, ...]:
+    f = frames.get("candidate")
+    if f is None or "params" not in f.columns or not len(f):
+        return ()
+    values: dict[str, set] = {}
+    for p in f["params"].drop_duplicates():
+        for k, v in params_of(p).items():
+            values.setdefault(k, set()).add(json.dumps(v, sort_keys=True))
+    return tuple(sorted(k for k, v in values.items() if len(v) > 1))
+
+
+def _outcome_counts(frame: Any) -> dict[str, int]:
+    if "outcome" not in frame.columns:
+        return {}
+    counts = frame["outcome"].astype(str).value_counts()
+    out = {str(k): int(v) for k, v in counts.items()}
+    if "passed" in frame.columns:
+        out["passed"] = int(frame["passed"].astype(bool).sum())
+    return dict(sorted(out.items()))
+
+
+def _failures(verdict: Any, frames: Mapping[str, Any], replay: Callable[[str], str]) -> tuple[FailureView, ...]:
+    cand = frames.get("candidate")
+    raw = _get(verdict, "new_failures", None)
+    if raw is None:
+        raw = _new_failures_from_frames(frames)
+    raw = list(raw)
+    by_id: dict[str, dict] = {}
+    if cand is not None and "case_id" in cand.columns and raw:
+        wanted = {str(_get(item, "case_id", "")) for item in raw}
+        sub = cand[cand["case_id"].astype(str).isin(wanted)]
+        for row in sub.to_dict("records"):
+            by_id[str(row["case_id"])] = row
+    out = []
+    for item in raw:
+        cid = str(_get(item, "case_id", ""))
+        row = by_id.get(cid, {})
+        failed = _get(item, "failed_checks", None) or _get(item, "failed", None)
+        if failed is None:
+            failed = [k[len("check_"):] for k, v in row.items() if k.startswith("check_") and v is False]
+        outcome = str(_get(item, "outcome", None) or row.get("outcome", "") or "")
+        out.append(FailureView(
+            case_id=cid,
+            scenario=str(_get(item, "scenario", None) or row.get("scenario", "")),
+            params=params_of(_get(item, "params", None) or row.get("params")),
+            seed=_seed(_get(item, "seed", None), row.get("seed")),
+            failed=tuple(str(x) for x in (failed if not isinstance(failed, str) else [failed])),
+            outcome=outcome,
+            replay=replay(cid),
+            severity=(outcome == "completed", -len(failed or ()), cid),
+        ))
+    return tuple(sorted(out, key=lambda f: f.severity))
+
+
+def _seed(a: Any, b: Any) -> int | None:
+    for v in (a, b):
+        if v is not None and not _isnan(v):
+            return int(v)
+    return None
+
+
+def _new_failures_from_frames(frames: Mapping[str, Any]) -> list[dict]:
+    """Cases that passed under the baseline and fail under the candidate (same case_id)."""
+    cand, base = frames.get("candidate"), frames.get("baseline")
+    if cand is None or base is None or "passed" not in cand.columns or "passed" not in base.columns:
+        return []
+    passed_before = set(base.loc[base["passed"].astype(bool), "case_id"].astype(str))
+    now = cand[~cand["passed"].astype(bool) & cand["case_id"].astype(str).isin(passed_before)]
+    return [{"case_id": str(cid)} for cid in now["case_id"]]
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def fmt_value(v: float, binary: bool, unit: str = "") -> str:
+    if not math.isfinite(v):
+        return "n/a"
+    if binary:
+        return f"{100 * v:.1f}%"
+    return _sig(v) + (f" {unit}" if unit else "")
+
+
+def fmt_delta(v: float, binary: bool, unit: str = "") -> str:
+    """A regression effect (positive = candidate worse), in percentage points for rates."""
+    if not math.isfinite(v):
+        return "n/a"
+    if binary:
+        return f"{100 * v:+.1f} pp"
+    s = _sig(v)
+    return ("+" + s if v > 0 else s) + (f" {unit}" if unit else "")
+
+
+def fmt_margin(v: float, binary: bool, unit: str = "") -> str:
+    if not math.isfinite(v):
+        return "n/a"
+    return (f"{100 * v:.1f} pp" if binary else _sig(v) + (f" {unit}" if unit else ""))
+
+
+def fmt_interval(lo: float, hi: float, binary: bool) -> str:
+    def one(v: float) -> str:
+        if math.isnan(v):
+            return "?"
+        if math.isinf(v):
+            return "-inf" if v < 0 else "+inf"
+        return f"{100 * v:+.1f}" if binary else ("+" if v > 0 else "") + _sig(v)
+
+    return f"[{one(lo)}, {one(hi)}]"
+
+
+def _sig(v: float) -> str:
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 1:
+        return f"{v:.2f}".rstrip("0").rstrip(".")
+    return f"{v:.3g}"
+
+
+def fmt_params(params: Mapping[str, Any], names: Sequence[str], limit: int = 4) -> str:
+    keys = [k for k in names if k in params] or sorted(params)
+    parts = []
+    for k in keys[:limit]:
+        v = params[k]
+        parts.append(f"{k}={_sig(v) if isinstance(v, float) else v}")
+    if len(keys) > limit:
+        parts.append("...")
+    return ", ".join(parts)

@@ -1,0 +1,122 @@
+"""Layer 6: junit.xml for CI dashboards. One test case per check (classname `comparison.metric`,
+name = slice): a regression is a <failure>, an invalid run an <error>, a slice too small to judge
+is <skipped> with the count it would need; warnings pass with a note in <system-out>."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from simtest.report._data import CheckView, ReportData, fmt_delta, fmt_interval, fmt_margin, fmt_value
+
+__all__ = ["render_junit"]
+
+
+def _describe(d: ReportData, c: CheckView) -> str:
+    b, u = d.is_binary(c.metric), d.units.get(c.metric, "")
+    parts = [
+        f"{c.metric} on slice {c.slice}, candidate vs {c.comparison}: n={c.n}",
+        f"candidate {fmt_value(c.candidate_value, b, u)}, {c.comparison} {fmt_value(c.baseline_value, b, u)}",
+        f"regression effect {fmt_delta(c.delta, b, u)} (positive = candidate worse), "
+        f"bounds {fmt_interval(c.lower, c.upper, b)}{' pp' if b else ''}",
+        f"margin {fmt_margin(c.margin, b, u)}, p-value {c.p_value:.4g}, decision {c.decision}"
+        + (" (blocking)" if c.blocking else ""),
+    ]
+    if c.note:
+        parts.append(c.note)
+    return "\n".join(parts)
+
+
+def _testcase(d: ReportData, c: CheckView, invalid: bool) -> tuple[ET.Element, str]:
+    tc = ET.Element("testcase", {"classname": f"{c.comparison}.{c.metric}", "name": c.slice, "time": "0"})
+    text = _describe(d, c)
+    b = d.is_binary(c.metric)
+    status = "passed"
+    if invalid:  # an invalid run is neither a pass nor a regression: its checks are not judged
+        ET.SubElement(tc, "skipped", {"message": "not judged: the run is invalid (see infrastructure)"})
+        status = "skipped"
+    elif c.decision == "fail" or (c.decision == "undecided" and c.blocking):
+        msg = (f"{c.metric} regressed on {c.slice} vs {c.comparison}: {fmt_delta(c.delta, b)} "
+               f"{fmt_interval(c.lower, c.upper, b)}, margin {fmt_margin(c.margin, b)}")
+        if c.decision == "undecided":
+            msg = f"undecided at the seed budget: {msg}"
+        el = ET.SubElement(tc, "failure", {"message": msg, "type": "regression" if c.decision == "fail" else "undecided"})
+        el.text = text
+        status = "failure"
+    elif c.decision == "too_small":
+        need = f"; about {c.needed_n} paired cases would be needed" if c.needed_n else ""
+        ET.SubElement(tc, "skipped", {"message": f"slice too small to judge (n={c.n}){need}"})
+        status = "skipped"
+    if status != "failure":  # a failure already carries the text
+        out = ET.SubElement(tc, "system-out")
+        out.text = ("WARNING (Benjamini-Hochberg): investigate this slice\n" if c.decision == "warn" else "") + text
+    return tc, status
+
+
+def render_junit(d: ReportData) -> str:
+    invalid = d.verdict == "invalid"
+    root = ET.Element("testsuites", {"name": "simtest gate"})
+    comparisons: dict[str, list[CheckView]] = {}
+    for c in d.checks:
+        comparisons.setdefault(c.comparison, []).append(c)
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    suites: list[tuple[str, list[tuple[ET.Element, str]]]] = []
+    if invalid or d.infra:
+        suites.append(("infrastructure", _infra_cases(d, invalid)))
+    if d.scenario_changes:
+        cases = []
+        for i, change in enumerate(d.scenario_changes):
+            name = str(change.get("scenario", i)) if isinstance(change, dict) else str(change)
+            tc = ET.Element("testcase", {"classname": "scenario_changes", "name": name, "time": "0"})
+            ET.SubElement(tc, "skipped", {"message": "scenario changed since the baseline run (hash differs): not compared"})
+            cases.append((tc, "skipped"))
+        suites.append(("scenario_changes", cases))
+    for comparison, checks in comparisons.items():
+        suites.append((f"vs {comparison}", [_testcase(d, c, invalid) for c in checks]))
+    for name, cases in suites:
+        counts = {"tests": len(cases), "failures": 0, "errors": 0, "skipped": 0}
+        for _, status in cases:
+            key = {"failure": "failures", "error": "errors", "skipped": "skipped"}.get(status)
+            if key:
+                counts[key] += 1
+        suite = ET.SubElement(root, "testsuite", {"name": name, **{k: str(v) for k, v in counts.items()}, "time": "0"})
+        for tc, _ in cases:
+            suite.append(tc)
+        for k in totals:
+            totals[k] += counts[k]
+    for k, v in totals.items():
+        root.set(k, str(v))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _bad_run(stats: object) -> bool | None:
+    """Whether the comparator marked this run's infrastructure as over the limit (None: not said)."""
+    if not isinstance(stats, dict):
+        return None
+    if "valid" in stats:
+        return not stats["valid"]
+    for key in ("invalid", "exceeded", "over_limit"):
+        if key in stats:
+            return bool(stats[key])
+    return None
+
+
+def _infra_cases(d: ReportData, invalid: bool) -> list[tuple[ET.Element, str]]:
+    message = "; ".join(d.reasons) or "run invalid: infrastructure error rate over the policy limit"
+    cases = []
+    said = {role: _bad_run(stats) for role, stats in d.infra.items()}
+    blamed = any(said.values())
+    for role, stats in sorted(d.infra.items()):
+        tc = ET.Element("testcase", {"classname": "infrastructure", "name": role, "time": "0"})
+        info = ", ".join(f"{k}={v}" for k, v in stats.items()) if isinstance(stats, dict) else str(stats)
+        status = "passed"
+        if invalid and said[role]:
+            ET.SubElement(tc, "error", {"message": message, "type": "invalid"}).text = info
+            status = "error"
+        ET.SubElement(tc, "system-out").text = info
+        cases.append((tc, status))
+    if invalid and not blamed:  # the comparator did not say which run: one error for the gate
+        tc = ET.Element("testcase", {"classname": "infrastructure", "name": "run", "time": "0"})
+        ET.SubElement(tc, "error", {"message": message, "type": "invalid"}).text = message
+        cases.append((tc, "error"))
+    return cases

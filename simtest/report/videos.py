@@ -1,0 +1,146 @@
+"""Layer 6: replays a failing case with the episode runner and writes a small GIF of it, the
+on-board camera and the top-down view side by side (imageio and Pillow imported here, lazily)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    from simtest.registry import ModelRef
+    from simtest.sampling import Case
+
+__all__ = ["render_failure_gif", "RenderedGif", "compose_frame", "write_gif"]
+
+MAX_BYTES = 400_000  # a few hundred KB: small enough to embed several in report.html
+
+
+@dataclass(frozen=True)
+class RenderedGif:
+    path: Path
+    frames: int
+    size_bytes: int
+    result: Any  # the replayed EpisodeResult (compare its trace_digest with the stored row's)
+
+
+def render_failure_gif(
+    case: Case,
+    model_ref: ModelRef,
+    path: str | Path,
+    views: Sequence[str] = ("camera", "topdown"),
+    *,
+    size: int = 160,
+    max_frames: int = 40,
+    every: int | None = None,
+    fps: float = 8.0,
+    max_bytes: int = MAX_BYTES,
+    worker: Any = None,
+) -> RenderedGif:
+    """Re-run `case` with `model_ref` and write a GIF of it to `path`.
+
+    A frame (the named `views`, each `size` px high, side by side, with a caption strip) is
+    grabbed every `every` control steps (default: enough for about `max_frames` over the case's
+    horizon) and once more at the end. Rendering draws no random numbers, so the replay is the
+    stored episode step for step; `result.trace_digest` says so. `worker` defaults to a fresh
+    `simtest.runner.EpisodeWorker(model_ref)` (closed afterwards); pass one to reuse it.
+    """
+    own = worker is None
+    if own:
+        from simtest.runner import EpisodeWorker
+
+        worker = EpisodeWorker(model_ref)
+    stride = every or max(1, math.ceil(max(case.horizon, 1) / max_frames))
+    frames: list[Any] = []
+    state: dict[str, Any] = {"adapter": None, "step": 0, "info": {}}
+    label = getattr(model_ref, "label", str(model_ref))
+
+    def observer(step: int, obs: Any, action: Any, info: dict, adapter: Any) -> None:
+        state.update(adapter=adapter, step=step, info=info)
+        if step % stride == 0:
+            frames.append(compose_frame([adapter.view(v, size=size) for v in views], _caption(label, step, info), size))
+
+    try:
+        result = worker.run(case, observer=observer)
+        adapter = state["adapter"]
+        if adapter is not None and state["step"] % stride != 0:  # the last step shows how it ended
+            try:
+                frames.append(compose_frame([adapter.view(v, size=size) for v in views],
+                                            _caption(label, state["step"], state["info"]), size))
+            except Exception:  # noqa: BLE001 - an env closed after an env_error: the earlier frames still tell
+                pass
+    finally:
+        if own:
+            worker.close()
+    if not frames:
+        raise ValueError(f"case {case.case_id}: no frame to write; the episode ended before its first step "
+                         f"or env {case.env} renders none of the views {', '.join(views)}")
+    out = write_gif(frames, path, fps=fps, max_bytes=max_bytes)
+    return RenderedGif(path=out, frames=len(frames), size_bytes=out.stat().st_size, result=result)
+
+
+def _caption(label: str, step: int, info: Any) -> str:
+    flags = [k for k, v in (info.items() if isinstance(info, dict) else []) if isinstance(v, (bool,)) and v]
+    t = info.get("t") if isinstance(info, dict) else None
+    when = f"step {step}" + (f"  t={float(t):.1f}s" if isinstance(t, (int, float)) else "")
+    return f"{label}  {when}" + (f"  {' '.join(flags).upper()}" if flags else "")
+
+
+def _rgb(img: Any) -> Any:
+    import numpy as np
+
+    a = np.asarray(img)
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    a = a[:, :, :3]
+    if a.dtype != np.uint8:
+        a = np.clip(a * (255.0 if a.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    return a
+
+
+def compose_frame(images: Sequence[Any], caption: str, height: int) -> Any:
+    """Views side by side at `height` px (aspect kept), white gaps, a caption strip on top."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    tiles = []
+    for img in images:
+        if img is None:
+            continue
+        pil = Image.fromarray(_rgb(img))
+        w = max(1, round(pil.width * height / pil.height))
+        tiles.append(np.asarray(pil.resize((w, height), Image.Resampling.BILINEAR)))
+    if not tiles:
+        raise ValueError("none of the requested views rendered an image")
+    gap = np.full((height, 4, 3), 255, np.uint8)
+    row = tiles[0]
+    for t in tiles[1:]:
+        row = np.concatenate([row, gap, t], axis=1)
+    strip = Image.new("RGB", (row.shape[1], 16), (255, 255, 255))
+    ImageDraw.Draw(strip).text((4, 2), caption, fill=(30, 30, 30))
+    return np.concatenate([np.asarray(strip), row], axis=0)
+
+
+def write_gif(frames: Sequence[Any], path: str | Path, *, fps: float = 8.0, max_bytes: int = MAX_BYTES) -> Path:
+    """Write a looping GIF; if it comes out over `max_bytes`, drop every other frame and shrink
+    until it fits (a few tries), keeping the last frame."""
+    import imageio.v3 as iio
+    import numpy as np
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    seq = [np.asarray(f) for f in frames]
+    duration = int(round(1000 / fps))
+    for _ in range(5):
+        iio.imwrite(path, np.stack(seq), extension=".gif", duration=duration, loop=0)
+        if path.stat().st_size <= max_bytes or len(seq) <= 2 and seq[0].shape[0] < 48:
+            break
+        if len(seq) > 12:
+            seq = seq[::2] + ([seq[-1]] if (len(seq) - 1) % 2 else [])
+            duration *= 2
+        else:
+            h, w = seq[0].shape[:2]
+            seq = [np.asarray(Image.fromarray(f).resize((max(1, int(w * 0.75)), max(1, int(h * 0.75))))) for f in seq]
+    return path
