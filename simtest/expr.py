@@ -50,16 +50,32 @@ class Expr:
     names: frozenset
 
     def __call__(self, env: Mapping[str, Any]) -> Any:
+        """Evaluate with `env` naming the variables. Unknown names raise ExprError; a type
+        mismatch (comparing text with a number) raises TypeError."""
         return _eval(self.tree, env)
 
 
+MAX_LENGTH = 2000  # an authored check is a line, not a program
+
+
 def parse(text: str) -> Expr:
+    """Parse `text`; ExprError (a ValueError) saying where when it is not an expression."""
+    if not isinstance(text, str):
+        raise ExprError(f"an expression must be text, got {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"expression is {len(text)} characters long; keep it under {MAX_LENGTH}")
+    if not text.strip():
+        raise ExprError("empty expression; write a condition such as `collision == 0`")
     tokens = _tokenize(text)
     parser = _Parser(text, tokens)
-    tree = parser.expr()
-    if parser.pos != len(tokens):
-        raise ExprError(f'unexpected "{tokens[parser.pos][1]}" in "{text}"')
-    return Expr(text, tree, frozenset(_names(tree)))
+    try:
+        tree = parser.expr()
+        if parser.pos != len(tokens):
+            raise ExprError(f'unexpected "{tokens[parser.pos][1]}" in "{text}"')
+        names = frozenset(_names(tree))
+    except RecursionError:
+        raise ExprError(f'"{text[:40]}..." is nested too deeply') from None
+    return Expr(text, tree, names)
 
 
 def _tokenize(text: str) -> list[tuple[str, str]]:
@@ -150,7 +166,13 @@ class _Parser:
     def atom(self) -> tuple:
         kind, value = self.take()
         if kind == "num":
-            return ("const", float(value) if any(c in value for c in ".eE") else int(value))
+            try:
+                number = float(value) if any(c in value for c in ".eE") else int(value)
+            except (ValueError, OverflowError):
+                raise ExprError(f'number "{value[:20]}" is too long in "{self.text[:60]}"') from None
+            if isinstance(number, float) and not math.isfinite(number):
+                raise ExprError(f'number "{value[:20]}" is out of range in "{self.text[:60]}"')
+            return ("const", number)
         if kind == "str":
             return ("const", value[1:-1])
         if kind == "name":

@@ -17,7 +17,7 @@ from simtest import expr as expr_lang
 from simtest.errors import Problem, ScenarioError
 from simtest.spec import Choice, Fixed, Grid, IntRange, LoadedSuite, Normal, Scenario, Uniform
 
-__all__ = ["Case", "plan", "plan_scenario", "case_seed"]
+__all__ = ["Case", "plan", "plan_scenario", "case_seed", "sample_params"]
 
 
 @dataclass(frozen=True)
@@ -112,40 +112,46 @@ def plan_scenario(
     return cases
 
 
+MAX_GRID_POINTS = 100_000
+
+
 def sample_params(
     scenario: Scenario, *, sampler: str, samples: int, seed: int, stratify: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
     """Concrete parameter dicts. Grid domains (and, for the grid sampler, every finite domain;
-    for stratified names, every choice value) are enumerated and crossed; the remaining domains
-    get `samples` draws per grid point from the sampler."""
+    for stratified names, every value of their finite domain) are enumerated and crossed; the
+    remaining domains get `samples` draws per grid point from the sampler. Stratified values
+    therefore each get the same share, whatever their choice weights."""
     enumerated: dict[str, list] = {}
     drawn: dict[str, Any] = {}
     for name, d in scenario.params.items():
+        values = d.finite_values()
         if isinstance(d, Fixed):
             enumerated[name] = [d.fixed]
-        elif isinstance(d, Grid) or (name in stratify and isinstance(d, Choice)):
-            enumerated[name] = d.finite_values()
+        elif isinstance(d, Grid) or (name in stratify and values is not None):
+            enumerated[name] = values
         elif sampler == "grid":
-            enumerated[name] = d.finite_values() if d.finite_values() is not None else _even(d, samples)
+            enumerated[name] = values if values is not None else _even(d, samples)
         else:
             drawn[name] = d
     names = list(enumerated)
+    size = math.prod(len(enumerated[n]) for n in names)
+    if size > MAX_GRID_POINTS:
+        sizes = " x ".join(f"{n} ({len(enumerated[n])})" for n in names if len(enumerated[n]) > 1)
+        raise ScenarioError([Problem(scenario.id, "$.params", f"the grid has {size} points ({sizes}); "
+                                     f"keep it under {MAX_GRID_POINTS}: use a random or low-discrepancy sampler "
+                                     "or fewer grid values")])
     grid_points = [dict(zip(names, combo)) for combo in itertools.product(*(enumerated[n] for n in names))]
     key = int(hashlib.sha256(scenario.id.encode()).hexdigest()[:8], 16)
     rng = np.random.default_rng(np.random.SeedSequence([seed, key, 0x5A3]))
-    constraints = [expr_lang.parse(c) for c in scenario.constraints]
-
-    def ok(p: dict) -> bool:
-        try:
-            return all(bool(c(p)) for c in constraints)
-        except (expr_lang.ExprError, TypeError, ZeroDivisionError):
-            return False
+    ok = _constraint_filter(scenario)
 
     out: list[dict] = []
     per_point = samples if drawn else 1
     if sampler == "grid" or not drawn:
         out = [p for p in grid_points if ok(p)]
     else:
+        starved: list[tuple[dict, int]] = []
         for gp in grid_points:
             got: list[dict] = []
             tries = 0
@@ -160,11 +166,32 @@ def sample_params(
                         if len(got) == per_point:
                             break
                 tries += 1
+            if 0 < len(got) < per_point:
+                starved.append((gp, len(got)))
             out.extend(got)
+        if starved:
+            gp, n = starved[0]
+            where = f" at {canonical_params(gp)}" if gp else ""
+            raise ScenarioError([Problem(scenario.id, "$.constraints",
+                                         f"the constraints reject almost every draw: only {n} of {per_point} samples{where} "
+                                         "satisfied them after 50 rounds of draws; relax the constraints or narrow the "
+                                         "domains to where they hold")])
     if not out:
         raise ScenarioError([Problem(scenario.id, "$.constraints",
                                      "no parameter combination satisfies the constraints; relax them or widen the domains")])
     return out
+
+
+def _constraint_filter(scenario: Scenario):
+    constraints = [expr_lang.parse(c) for c in scenario.constraints]
+
+    def ok(p: dict) -> bool:
+        try:
+            return all(bool(c(p)) for c in constraints)
+        except (expr_lang.ExprError, TypeError, ZeroDivisionError, ValueError, OverflowError):
+            return False
+
+    return ok
 
 
 def _unit(sampler: str, d: int, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -180,11 +207,19 @@ def _unit(sampler: str, d: int, n: int, rng: np.random.Generator) -> np.ndarray:
     raise ValueError(f"unknown sampler {sampler}")
 
 
+def _pick(values: list, x: float) -> Any:
+    return values[min(int(x * len(values)), len(values) - 1)]
+
+
 def _from_unit(d: Any, x: float) -> Any:
     x = min(max(float(x), 0.0), math.nextafter(1.0, 0.0))
     if isinstance(d, Uniform):
         lo, hi = d.uniform
-        return lo + x * (hi - lo)
+        return lo * (1 - x) + hi * x  # never overflows, stays inside [lo, hi]
+    if isinstance(d, Fixed):
+        return d.fixed
+    if isinstance(d, Grid):
+        return _pick(d.grid, x)
     if isinstance(d, IntRange):
         lo, hi = d.int_range
         return lo + int(x * (hi - lo + 1))
@@ -198,7 +233,10 @@ def _from_unit(d: Any, x: float) -> Any:
         s = d.normal
         a = -np.inf if s.min is None else (s.min - s.mean) / s.std
         b = np.inf if s.max is None else (s.max - s.mean) / s.std
-        return float(truncnorm.ppf(x, a, b, loc=s.mean, scale=s.std))
+        v = float(truncnorm.ppf(x, a, b, loc=s.mean, scale=s.std))
+        if not math.isfinite(v):  # far in a tail: fall back to the nearest bound
+            v = s.min if s.min is not None and (s.max is None or x < 0.5) else s.max if s.max is not None else s.mean
+        return v
     raise TypeError(f"cannot draw from {type(d).__name__}")
 
 

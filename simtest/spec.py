@@ -7,9 +7,11 @@ A Domain only says which values are valid; how values are drawn lives in simtest
 from __future__ import annotations
 
 import glob
+import itertools
 import hashlib
 import json
 import math
+import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,25 +25,64 @@ from simtest.errors import Problem, ScenarioError, did_you_mean
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 SCENARIO_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*(/[a-z0-9][a-z0-9_.-]*)*-v[0-9]+$")
+# A domain with more values than this is never enumerated (the grid sampler spaces it evenly).
+MAX_ENUMERATED = 10_000
+
+
+def _plain_value(v: Any, depth: int = 0) -> Any:
+    """Parameter values must survive JSON (case ids hash them, results store them)."""
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ValueError(f"parameter values must be finite numbers, got {v}")
+        return v
+    if isinstance(v, list) and depth < 8:
+        return [_plain_value(x, depth + 1) for x in v]
+    if isinstance(v, dict) and depth < 8:
+        return {str(k): _plain_value(x, depth + 1) for k, x in v.items()}
+    text = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
+    raise ValueError(f"parameter values must be numbers, strings, booleans, null or lists of them; "
+                     f"got {type(v).__name__} {text} (quote it to make it a string)")
+
+
+def _finite(name: str, v: float | None) -> None:
+    if v is not None and not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {v}")
 
 
 # --------------------------------------------------------------------------- domains
 
 
 class Fixed(BaseModel):
-    model_config = _FROZEN
-    fixed: Any
+    """One value for every case (a plain value under `params:` means the same)."""
 
-    kind: Literal["fixed"] = Field("fixed", exclude=True)
+    model_config = _FROZEN
+    fixed: Any = Field(description="the value of every case")
+
+    @field_validator("fixed")
+    @classmethod
+    def _plain(cls, v: Any) -> Any:
+        return _plain_value(v)
 
     def finite_values(self) -> list:
         return [self.fixed]
 
 
 class Choice(BaseModel):
+    """One of a list of values, drawn with optional weights (stratified suites give each value an
+    equal share instead)."""
+
     model_config = _FROZEN
     choice: list[Any] = Field(min_length=1, description="the allowed values")
     weights: list[float] | None = Field(None, description="relative sampling weights, one per value")
+
+    @field_validator("choice")
+    @classmethod
+    def _plain(cls, v: list) -> list:
+        return [_plain_value(x) for x in v]
 
     @model_validator(mode="after")
     def _weights(self) -> "Choice":
@@ -50,8 +91,8 @@ class Choice(BaseModel):
                 raise ValueError(
                     f"weights has {len(self.weights)} entries but choice has {len(self.choice)}; give one weight per value"
                 )
-            if any(w < 0 for w in self.weights) or sum(self.weights) <= 0:
-                raise ValueError("weights must be >= 0 and not all zero")
+            if any(not math.isfinite(w) or w < 0 for w in self.weights) or sum(self.weights) <= 0:
+                raise ValueError("weights must be finite, >= 0 and not all zero")
         return self
 
     def finite_values(self) -> list:
@@ -59,6 +100,8 @@ class Choice(BaseModel):
 
 
 class Uniform(BaseModel):
+    """A real number drawn uniformly from [low, high]."""
+
     model_config = _FROZEN
     uniform: tuple[float, float] = Field(description="[low, high], inclusive")
 
@@ -75,19 +118,23 @@ class Uniform(BaseModel):
 
 class NormalSpec(BaseModel):
     model_config = _FROZEN
-    mean: float
-    std: float = Field(gt=0)
-    min: float | None = None
-    max: float | None = None
+    mean: float = Field(description="centre of the bell curve")
+    std: float = Field(gt=0, description="standard deviation (> 0)")
+    min: float | None = Field(None, description="values below are never drawn (truncation)")
+    max: float | None = Field(None, description="values above are never drawn (truncation)")
 
     @model_validator(mode="after")
     def _bounds(self) -> "NormalSpec":
+        for name in ("mean", "std", "min", "max"):
+            _finite(name, getattr(self, name))
         if self.min is not None and self.max is not None and self.min >= self.max:
             raise ValueError(f"normal bounds min={self.min} >= max={self.max}: the domain is empty")
         return self
 
 
 class Normal(BaseModel):
+    """A real number from a normal distribution, truncated to [min, max] when given."""
+
     model_config = _FROZEN
     normal: NormalSpec = Field(description="truncated normal: mean, std, optional min/max")
 
@@ -96,6 +143,8 @@ class Normal(BaseModel):
 
 
 class IntRange(BaseModel):
+    """An integer drawn uniformly from [low, high], both inclusive."""
+
     model_config = _FROZEN
     int_range: tuple[int, int] = Field(description="[low, high], both inclusive")
 
@@ -106,13 +155,22 @@ class IntRange(BaseModel):
             raise ValueError(f"int_range [{v[0]}, {v[1]}] is empty; write [low, high] with low <= high")
         return v
 
-    def finite_values(self) -> list:
-        return list(range(self.int_range[0], self.int_range[1] + 1))
+    def finite_values(self) -> list | None:
+        lo, hi = self.int_range
+        return list(range(lo, hi + 1)) if hi - lo < MAX_ENUMERATED else None
 
 
 class Grid(BaseModel):
+    """Every value is run, crossed with the other grids (each grid point gets `samples` draws of
+    the remaining parameters)."""
+
     model_config = _FROZEN
     grid: list[Any] = Field(min_length=1, description="every value is run (crossed with other grids)")
+
+    @field_validator("grid")
+    @classmethod
+    def _plain(cls, v: list) -> list:
+        return [_plain_value(x) for x in v]
 
     def finite_values(self) -> list:
         return list(self.grid)
@@ -160,11 +218,12 @@ def _scalar_to_fixed(value: Any) -> Any:
 
 
 class Check(BaseModel):
-    """A pass check over episode metrics, e.g. `min_clearance >= 0.3`."""
+    """A pass check over episode metrics, e.g. `min_clearance >= 0.3`. Written as a plain string
+    (its name is derived from the text) or as {name, expr}."""
 
     model_config = _FROZEN
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    expr: str
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="column name of the check in results")
+    expr: str = Field(description="expression over the env's metrics, e.g. `collision == 0`")
 
     @model_validator(mode="before")
     @classmethod
@@ -196,17 +255,26 @@ def _slug(text: str) -> str:
 
 
 class Scenario(BaseModel):
-    """What to test: an environment, parameter domains, tags (slices), horizon and pass checks."""
+    """What to test: an environment, parameter domains, tags (slices), horizon and pass checks.
+
+    In a file, `extends: other.yaml` inherits everything from another scenario file (relative
+    path); `params` then merge by name and every other key given replaces the parent's."""
 
     model_config = _FROZEN
-    id: str = Field(description="versioned id, e.g. driving/night-obstacles-v1")
-    env: str = Field(description="a registered gymnasium env id, e.g. simtest/Driving-v0")
-    description: str = ""
-    tags: tuple[str, ...] = ()
+    id: str = Field(description="versioned id, e.g. driving/night-obstacles-v1 (lower case, ends in -v<N>)")
+    env: str = Field(description="a registered env id: simtest/Driving-v0, or any gymnasium id such as CartPole-v1")
+    description: str = Field("", description="what the scenario tests (not part of the scenario hash)")
+    tags: tuple[str, ...] = Field((), description="slices the gate judges separately; also pytest markers")
     horizon: int = Field(gt=0, description="maximum control steps per episode")
-    params: dict[str, Domain] = Field(default_factory=dict)
-    checks: tuple[Check, ...] = ()
-    constraints: tuple[str, ...] = Field((), description="expressions over params every case must satisfy")
+    params: dict[str, Domain] = Field(
+        default_factory=dict,
+        description="parameter name -> a plain value, or one of {fixed}, {choice, weights}, {uniform: [lo, hi]}, "
+        "{normal: {mean, std, min, max}}, {int_range: [lo, hi]}, {grid: [...]}",
+    )
+    checks: tuple[Check, ...] = Field((), description="pass checks over episode metrics, e.g. `success == 1`")
+    constraints: tuple[str, ...] = Field(
+        (), description="expressions over this scenario's params that every case satisfies, e.g. `goal_distance > 2 * obstacle_size`"
+    )
 
     @field_validator("id")
     @classmethod
@@ -232,6 +300,16 @@ class Scenario(BaseModel):
                 raise ValueError(str(exc)) from None
         return v
 
+    @field_validator("checks")
+    @classmethod
+    def _unique_check_names(cls, v: tuple[Check, ...]) -> tuple[Check, ...]:
+        seen: set[str] = set()
+        for c in v:
+            if c.name in seen:
+                raise ValueError(f'two checks are named "{c.name}"; give one of them a name: {{name: ..., expr: "{c.expr}"}}')
+            seen.add(c.name)
+        return v
+
     @property
     def hash(self) -> str:
         """Content hash of everything that changes what a case runs (not the description)."""
@@ -243,18 +321,140 @@ def _scenario_hash(s: Scenario) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
+def constraint_name_problems(scenario: Scenario) -> list[tuple[tuple, str]]:
+    """Constraints may only read this scenario's own parameters (they are checked on its cases)."""
+    out = []
+    names = set(scenario.params)
+    for i, text in enumerate(scenario.constraints):
+        for name in sorted(expr_lang.parse(text).names - names):
+            out.append((("constraints", i), f'constraint "{text}" reads "{name}", which is not a parameter of this '
+                        f"scenario{did_you_mean(name, names)}; constraints can read: {', '.join(sorted(names)) or 'nothing'}"))
+    return out
+
+
+def constraint_problems(scenario: Scenario, *, probes: int = 2000, seed: int = 0) -> list[tuple[tuple, str]]:
+    """Constraints that no case can satisfy, found by probing the domains (their ends and edges
+    plus `probes` random draws): [(location, message)]. Empty when every constraint, and all of
+    them together, hold often enough for the samplers."""
+    if not scenario.constraints:
+        return []
+    points = _probe_points(scenario, probes, seed)
+    exprs = [expr_lang.parse(c) for c in scenario.constraints]
+    out: list[tuple[tuple, str]] = []
+    holds_all = [True] * len(points)
+    for i, (text, e) in enumerate(zip(scenario.constraints, exprs)):
+        hits, error = 0, None
+        for j, p in enumerate(points):
+            try:
+                ok = bool(e(p))
+            except (expr_lang.ExprError, TypeError, ZeroDivisionError, ValueError, OverflowError) as exc:
+                ok, error = False, error or (p, exc)
+            hits += ok
+            holds_all[j] = holds_all[j] and ok
+        if hits == 0 and error is not None:
+            p, exc = error
+            out.append((("constraints", i), f'constraint "{text}" cannot be evaluated: {exc} '
+                        f"(e.g. at {_short_params(p)}); compare numbers with numbers and text with text"))
+        elif hits == 0:
+            out.append((("constraints", i), f'constraint "{text}" is never true for this scenario\'s parameter '
+                        f"domains (tried {len(points)} combinations, including every domain's ends); relax it or "
+                        "widen the domains"))
+    if out:
+        return out
+    together = sum(holds_all)
+    drawn = sum(holds_all[len(points) - probes:])  # the random part: what a sampler would see
+    if together == 0:
+        out.append((("constraints",), f"each constraint can hold, but no combination satisfies all of them together "
+                    f"(tried {len(points)}); relax one of them"))
+    elif drawn < 0.002 * probes:
+        out.append((("constraints",), f"the constraints hold for only {drawn} of {probes} random draws (and "
+                    f"{together - drawn} edge combinations); the samplers would rarely find a case: narrow the "
+                    "domains to where the constraints hold"))
+    return out
+
+
+def _probe_points(scenario: Scenario, probes: int, seed: int) -> list[dict[str, Any]]:
+    """Every combination of each domain's edge values (when few), plus random draws."""
+    names = list(scenario.params)
+    edges = {n: _edges(d) for n, d in scenario.params.items()}
+    points: list[dict] = []
+    if math.prod(len(edges[n]) for n in names) <= 4096:
+        points = [dict(zip(names, c)) for c in itertools.product(*(edges[n] for n in names))]
+    rng = random.Random(seed)  # probing only: stdlib keeps numpy out of `simtest validate`
+    for _ in range(probes):
+        row = [rng.random() for _ in names]
+        points.append({n: _probe_value(scenario.params[n], x) for n, x in zip(names, row)})
+    return points
+
+
+def _probe_value(d: Any, x: float) -> Any:
+    """A value spread over the domain (not its distribution: probing needs coverage, and
+    keeps scipy out of `simtest validate`)."""
+    if isinstance(d, Normal):
+        s = d.normal
+        lo = s.mean - 4 * s.std if s.min is None else max(s.min, s.mean - 4 * s.std)
+        hi = s.mean + 4 * s.std if s.max is None else min(s.max, s.mean + 4 * s.std)
+        if lo > hi:  # the mean lies far outside [min, max]: probe next to the bound it is near
+            if s.min is not None and s.max is not None:
+                lo, hi = s.min, s.max
+            elif s.max is not None:
+                lo, hi = s.max - 8 * s.std, s.max
+            else:
+                lo, hi = s.min, s.min + 8 * s.std
+        return lo * (1 - x) + hi * x
+    if isinstance(d, Choice):
+        return _pick(d.choice, x)  # ignore weights: a zero-weight value is still valid
+    if isinstance(d, Uniform):
+        lo, hi = d.uniform
+        return lo * (1 - x) + hi * x
+    if isinstance(d, IntRange):
+        lo, hi = d.int_range
+        return min(lo + int(x * (hi - lo + 1)), hi)
+    return _pick(d.finite_values(), x)
+
+
+def _pick(values: list, x: float) -> Any:
+    return values[min(int(x * len(values)), len(values) - 1)]
+
+
+def _edges(d: Any) -> list:
+    values = d.finite_values()
+    if values is not None:
+        if len(values) <= 16:
+            return list(values)
+        return [values[round(i * (len(values) - 1) / 15)] for i in range(16)]
+    if isinstance(d, Uniform):
+        lo, hi = d.uniform
+        return [lo, (lo + hi) / 2, hi]
+    if isinstance(d, IntRange):
+        lo, hi = d.int_range
+        return [lo, (lo + hi) // 2, hi]
+    s = d.normal
+    return [v for v in (s.min, s.mean if _inside(s) else None, s.max) if v is not None] or [s.mean]
+
+
+def _inside(s: Any) -> bool:
+    return (s.min is None or s.mean >= s.min) and (s.max is None or s.mean <= s.max)
+
+
+def _short_params(p: dict) -> str:
+    text = json.dumps(p, sort_keys=True, default=str)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
 class Suite(BaseModel):
     """Which scenarios to run, how to sample them, and which gate policy judges them."""
 
     model_config = _FROZEN
-    name: str
+    name: str = Field(description="suite name; stored runs are keyed by it")
     description: str = ""
     scenarios: tuple[str, ...] = Field(min_length=1, description="scenario files or globs, relative to the suite")
-    sampler: Literal["grid", "random", "sobol", "halton"] = "random"
+    sampler: Literal["grid", "random", "sobol", "halton"] = Field(
+        "random", description="how parameter samples are drawn: random, low-discrepancy sobol/halton, or grid")
     samples: int = Field(10, gt=0, description="parameter samples per scenario (per grid point)")
     seeds: int = Field(1, gt=0, description="seeds per parameter sample")
     seed: int = Field(0, ge=0, description="base seed of the suite")
-    stratify: tuple[str, ...] = Field((), description="choice parameters whose values each get an equal share")
+    stratify: tuple[str, ...] = Field((), description="finite parameters (choice, int_range) whose values each get an equal share")
     policy: str | None = Field(None, description="gate policy file, relative to the suite")
     max_extra_rounds: int = Field(2, ge=0, description="adaptive rounds of extra seeds for undecided slices")
 
@@ -267,14 +467,78 @@ class LoadedSuite:
     suite: Suite
     scenarios: tuple[Scenario, ...]
     policy_path: str | None
+    files: tuple[str, ...] = ()  # the scenario file of each scenario, in the same order
 
 
 # --------------------------------------------------------------------------- loading
 
 
-def load_scenario(path: str | Path, *, check_env: bool = True) -> Scenario:
+def scenario_document(path: str | Path) -> yamlio.Located:
+    """The scenario file with its `extends:` chain resolved: one document whose every value
+    remembers the file and line it came from."""
+    return _resolve_extends(Path(path), ())
+
+
+def _resolve_extends(path: Path, chain: tuple[Path, ...]) -> yamlio.Located:
     doc = yamlio.load(path)
+    data = doc.data
+    if not isinstance(data, dict) or "extends" not in data:
+        return doc
+    ref = data["extends"]
+    if not isinstance(ref, str) or not ref.strip():
+        raise ScenarioError([doc.problem(("extends",), "extends must name another scenario file by its path "
+                                         "relative to this one, e.g. extends: base.yaml")])
+    here = path.resolve()
+    parent = (path.parent / ref)
+    problems = []
+    if "id" not in data:
+        problems.append(doc.problem((), "a scenario that extends another needs its own id (two scenarios may not "
+                                        "share one); add id: <domain>/<name>-v1"))
+    seen = chain + (here,)
+    try:
+        parent_key = parent.resolve()
+    except (OSError, RuntimeError, ValueError):
+        parent_key = parent
+    if parent_key in seen:
+        names = " -> ".join(p.name for p in seen[seen.index(parent_key):]) + f" -> {parent.name}"
+        raise ScenarioError(problems + [doc.problem(("extends",), f"extends cycle: {names}; remove one of the extends")])
+    try:
+        found = parent.is_file()
+    except (OSError, ValueError):
+        found = False
+    if not found:
+        raise ScenarioError(problems + [doc.problem(("extends",), f'parent scenario "{ref}" not found (looked for '
+                                                    f"{parent}); the path is relative to {path.name}")])
+    base = _resolve_extends(parent, seen)
+    if not isinstance(base.data, dict):
+        raise ScenarioError(problems + [base.problem((), "a scenario named by extends must be a mapping")])
+    if problems:
+        raise ScenarioError(problems)
+    return yamlio.merge(base, doc, drop=("extends",), deep=("params",))
+
+
+def scenario_from_document(doc: yamlio.Located) -> Scenario:
+    """Validate a (resolved) scenario document; every problem at once, positioned."""
     scenario = _build(Scenario, doc)
+    problems = [doc.problem(loc, msg) for loc, msg in constraint_name_problems(scenario)]
+    if problems:
+        raise ScenarioError(problems)
+    return scenario
+
+
+def load_scenario(path: str | Path, *, check_env: bool = True) -> Scenario:
+    """Load, resolve `extends:` and validate one scenario file (against what its env declares
+    when `check_env`). Every problem is reported at once, each with file:line:col and $.path."""
+    doc = scenario_document(path)
+    try:
+        scenario = scenario_from_document(doc)
+    except ScenarioError as exc:
+        if not check_env:
+            raise
+        # The model could not be built; still name misspelt parameters and unknown env ids now,
+        # rather than one round of fixes later.
+        extra = [p for p in _raw_env_problems(doc) if p not in exc.problems]
+        raise ScenarioError(list(exc.problems) + extra) from None
     if check_env:
         problems = validate_against_env(scenario, doc)
         if problems:
@@ -282,13 +546,73 @@ def load_scenario(path: str | Path, *, check_env: bool = True) -> Scenario:
     return scenario
 
 
+def _raw_env_problems(doc: yamlio.Located) -> list[Problem]:
+    """Env id and parameter-name problems of a document that is otherwise invalid."""
+    from simtest import registry
+
+    data = doc.data
+    if not isinstance(data, dict) or not isinstance(data.get("env"), str):
+        return []
+    try:
+        info = registry.env_info(data["env"])
+    except registry.UnknownEnvError as exc:
+        return [doc.problem(("env",), str(exc))]
+    try:
+        declared = info.params
+    except (ImportError, AttributeError, ValueError, TypeError):
+        return []
+    params = data.get("params")
+    if declared is None or not isinstance(params, dict):
+        return []
+    return [doc.problem(("params", name), f'unknown parameter "{name}" for {data["env"]}{did_you_mean(name, declared)}; '
+                        f"declared: {', '.join(sorted(declared))}", key=True)
+            for name in params if name not in declared]
+
+
 def _build(model: type[BaseModel], doc: yamlio.Located, *, error_cls: type = ScenarioError):
     if not isinstance(doc.data, dict):
-        raise error_cls([doc.problem((), f"expected a mapping at the top level, got {type(doc.data).__name__}")])
+        what = "an empty file" if doc.data is None else f"a {type(doc.data).__name__}"
+        raise error_cls([doc.problem((), f"expected a mapping of keys at the top level, got {what}")])
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:
-        raise error_cls(yamlio.pydantic_problems(exc, doc)) from None
+        own = _domain_shape_problems(doc) if model is Scenario else []
+        if own:  # ours name the bad key; pydantic's generic union message would repeat them vaguely
+            exc = _Without(exc, "domain")
+        problems = own + yamlio.pydantic_problems(exc, doc, model=model)
+        problems.sort(key=lambda p: (p.file != doc.file, p.file, p.line or 0, p.col or 0))
+        raise error_cls(list(dict.fromkeys(problems))) from None
+
+
+class _Without:
+    """A pydantic ValidationError minus the errors of one type."""
+
+    def __init__(self, exc: ValidationError, error_type: str):
+        self._errors = [e for e in exc.errors(include_url=False) if e["type"] != error_type]
+
+    def errors(self, **_: Any) -> list:
+        return self._errors
+
+
+def _domain_shape_problems(doc: yamlio.Located) -> list[Problem]:
+    params = doc.data.get("params") if isinstance(doc.data, dict) else None
+    if not isinstance(params, dict):
+        return []
+    out = []
+    kinds = ", ".join(DOMAIN_KINDS)
+    for name, value in params.items():
+        if not isinstance(value, dict):
+            continue
+        hits = [k for k in DOMAIN_KINDS if k in value]
+        if len(hits) > 1:
+            out.append(doc.problem(("params", name), f'"{name}" has {" and ".join(hits)}; a domain has exactly one of: {kinds}'))
+        elif not hits and not value:
+            out.append(doc.problem(("params", name), f'"{name}" is an empty mapping; write a plain value or one of: {kinds}'))
+        elif not hits:
+            for key in value:
+                out.append(doc.problem(("params", name, key), f'unknown domain "{key}"{did_you_mean(str(key), DOMAIN_KINDS)}; '
+                                       f"a parameter is a plain value or a mapping with one of: {kinds}", key=True))
+    return out
 
 
 def load_suite(path: str | Path) -> LoadedSuite:
@@ -299,11 +623,15 @@ def load_suite(path: str | Path) -> LoadedSuite:
     problems: list[Problem] = []
     files: list[Path] = []
     for i, pattern in enumerate(suite.scenarios):
-        matched = sorted(glob.glob(str(path.parent / pattern), recursive=True))
+        try:
+            matched = sorted(glob.glob(str(path.parent / pattern), recursive=True))
+        except (OSError, ValueError):
+            matched = []
         if not matched:
             problems.append(doc.problem(("scenarios", i), f'"{pattern}" matches no file next to {path.name}'))
         files.extend(Path(m) for m in matched if Path(m).resolve() != path.resolve())
     scenarios: list[Scenario] = []
+    scenario_files: list[str] = []
     seen: dict[str, str] = {}
     for f in dict.fromkeys(files):
         try:
@@ -315,17 +643,30 @@ def load_suite(path: str | Path) -> LoadedSuite:
             problems.append(Problem(str(f), "$.id", f'scenario id "{s.id}" is also used by {seen[s.id]}; ids must be unique'))
         seen[s.id] = str(f)
         scenarios.append(s)
+        scenario_files.append(str(f))
     policy_path = None
     if suite.policy is not None:
         policy_path = str(path.parent / suite.policy)
-        if not Path(policy_path).is_file():
+        try:
+            found = Path(policy_path).is_file()
+        except (OSError, ValueError):
+            found = False
+        if not found:
             problems.append(doc.problem(("policy",), f'policy file "{suite.policy}" not found next to {path.name}'))
     for i, name in enumerate(suite.stratify):
-        if not any(name in s.params for s in scenarios):
-            problems.append(doc.problem(("stratify", i), f'no scenario of this suite has a parameter "{name}"'))
+        having = [s for s in scenarios if name in s.params]
+        if not having and scenarios:
+            problems.append(doc.problem(("stratify", i), f'no scenario of this suite has a parameter "{name}"'
+                                        f"{did_you_mean(name, {p for s in scenarios for p in s.params})}"))
+        for s in having:
+            d = s.params[name]
+            if d.finite_values() is None:
+                problems.append(doc.problem(("stratify", i), f'cannot stratify "{name}": scenario {s.id} gives it a '
+                                            f"{_domain_kind(d)} domain; stratify needs a finite domain "
+                                            "(choice, grid, int_range or fixed)"))
     if problems:
-        raise ScenarioError(problems)
-    return LoadedSuite(str(path), suite, tuple(scenarios), policy_path)
+        raise ScenarioError(list(dict.fromkeys(problems)))
+    return LoadedSuite(str(path), suite, tuple(scenarios), policy_path, tuple(scenario_files))
 
 
 def validate_against_env(scenario: Scenario, doc: yamlio.Located | None = None) -> list[Problem]:
@@ -342,7 +683,12 @@ def validate_against_env(scenario: Scenario, doc: yamlio.Located | None = None) 
     except registry.UnknownEnvError as exc:
         return [problem(("env",), str(exc))]
     problems: list[Problem] = []
-    declared = info.params
+    try:
+        declared = info.params
+        metrics = info.metrics
+    except (ImportError, AttributeError, ValueError, TypeError) as exc:
+        return [problem(("env",), f"cannot read what {scenario.env} declares ({exc}); reinstall the package "
+                                  "that provides it")]
     if declared is not None:
         for name, domain in scenario.params.items():
             if name not in declared:
@@ -357,17 +703,13 @@ def validate_against_env(scenario: Scenario, doc: yamlio.Located | None = None) 
                 continue
             for message in _domain_problems(name, domain, declared[name]):
                 problems.append(problem(("params", name), message))
-    metric_names = set(info.metrics)
+    metric_names = set(metrics)
     for i, check in enumerate(scenario.checks):
         for name in sorted(check.names - metric_names):
             problems.append(
                 problem(("checks", i), f'unknown metric "{name}" in check "{check.expr}"{did_you_mean(name, metric_names)}; '
                         f"metrics of {scenario.env}: {', '.join(sorted(metric_names))}")
             )
-    param_names = set(scenario.params) | set(declared or ())
-    for i, text in enumerate(scenario.constraints):
-        for name in sorted(expr_lang.parse(text).names - param_names):
-            problems.append(problem(("constraints", i), f'unknown parameter "{name}" in constraint "{text}"{did_you_mean(name, param_names)}'))
     return problems
 
 
@@ -379,11 +721,18 @@ def _domain_problems(name: str, domain: Any, decl: dict) -> list[str]:
     kind = _domain_kind(domain)
     ptype = decl.get("type", "float")
     lo, hi, choices = decl.get("min"), decl.get("max"), decl.get("choices")
-    values = domain.finite_values()
     out: list[str] = []
+    if isinstance(domain, IntRange):
+        if ptype not in ("int", "float"):
+            return [f'"{name}" is a {ptype} parameter; an int_range domain needs a number parameter']
+        values: list | None = list(domain.int_range)  # the ends decide; never enumerate
+    else:
+        values = domain.finite_values()
     if values is None:  # continuous domain
         if ptype not in ("float", "int"):
             return [f'"{name}" is a {ptype} parameter; a {kind} domain needs a number parameter']
+        if ptype == "int":
+            return [f'"{name}" is an integer parameter; use int_range, choice or grid instead of {kind}']
         if kind == "uniform":
             values = list(domain.uniform)
         else:
@@ -399,6 +748,12 @@ def _domain_problems(name: str, domain: Any, decl: dict) -> list[str]:
             out.append(msg)
             break
     return out
+
+
+def value_problem(name: str, value: Any, decl: dict) -> str | None:
+    """What is wrong with one concrete value of a declared parameter (None when it is fine)."""
+    return _value_problem(name, value, decl.get("type", "float"), decl.get("min"), decl.get("max"),
+                          decl.get("choices"), decl)
 
 
 def _value_problem(name: str, v: Any, ptype: str, lo: Any, hi: Any, choices: Any, decl: dict) -> str | None:
