@@ -362,6 +362,18 @@ def _message(err: Mapping, allowed: Sequence[str] | None = None) -> str:
         return f'unknown key "{key}"; remove it or check its spelling'
     if kind == "missing":
         return f'required key "{err["loc"][-1]}" is missing; add it'
+    ctx = err.get("ctx") or {}
+    if kind == "too_short" and not err.get("input"):
+        return f"is empty; give at least {ctx.get('min_length', 1)} item(s)"
+    if kind == "literal_error":
+        import re
+
+        from simtest.errors import did_you_mean
+
+        options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        got = err.get("input")
+        return (f"{_short(got)} is not one of: {', '.join(options)}"
+                + (did_you_mean(got, options) if isinstance(got, str) else ""))
     msg = str(err["msg"])
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
