@@ -148,7 +148,10 @@ def update_satisfaction(satisfaction: float, clicked: bool, engagement_value: fl
         s = satisfaction + c.satisfaction_gain * (engagement_value - c.engagement_ref)
     else:
         s = satisfaction - c.no_click_cost
-    return float(min(max(s, 0.0), 1.0))
+    # Snap float residue (0.5 - 25 * 0.02 = 1e-17) to zero: churn happens when the arithmetic says so.
+    if s < 1e-9:
+        return 0.0
+    return float(min(s, 1.0))
 
 
 def normalized_entropy(p: np.ndarray) -> float:

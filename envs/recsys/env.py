@@ -11,15 +11,16 @@ import numpy as np
 from gymnasium import spaces
 
 from simtest_envs.recsys import dynamics as dyn
-from simtest_envs.recsys.params import MAX_CATALOGUE, MAX_SLATE, MAX_TOPICS, resolve_params
+from simtest_envs.recsys.params import MAX_CATALOGUE, MAX_SLATE, MAX_TOPICS, PARAMS, resolve_params
 
-__all__ = ["RecsysSessionEnv", "SESSION_FIELDS", "INFO_KEYS", "RATING_NOISE"]
+__all__ = ["RecsysSessionEnv", "SESSION_FIELDS", "INFO_KEYS", "RATING_NOISE", "RATING_CLIP"]
 
 # Columns of observation["session"].
 SESSION_FIELDS = ("step", "clicks", "last_clicked", "last_engagement", "slate_size")
 INFO_KEYS = ("step", "interests", "interest_entropy", "satisfaction", "slate", "slate_topics", "choice",
              "clicked", "engagement", "p_click", "churned", "cohort", "n_topics", "catalogue_size")
 RATING_NOISE = 0.5  # std of the observed rating around a document's latent quality
+RATING_CLIP = 10.0  # observed ratings are clipped to [-10, 10] (over 3 std at the widest quality spread)
 
 
 class RecsysSessionEnv(gymnasium.Env):
@@ -29,7 +30,7 @@ class RecsysSessionEnv(gymnasium.Env):
     - `recent` float32 (max_topics,): clicks per topic during the session, decayed by 0.7 per step
     - `session` float32 (5,): step, clicks so far, last step clicked (0/1), last engagement, slate size
     - `doc_topic` int64 (max_catalogue,), `doc_popularity` float32 in [0, 1], `doc_rating` float32
-      (latent quality + noise), `doc_consumed` int8 (0/1), `doc_mask` int8 (1 = in the catalogue)
+      (latent quality + noise, clipped to +-10), `doc_consumed` int8 (0/1), `doc_mask` int8 (1 = in the catalogue)
 
     Action: MultiDiscrete([max_catalogue] * max_slate), document indices. Only the first `slate_size`
     entries are shown; an index outside the catalogue leaves its slot empty and a repeated index is
@@ -51,13 +52,17 @@ class RecsysSessionEnv(gymnasium.Env):
         self.default_params = resolve_params(params, where="RecsysSessionEnv(...)")
         self._check_fits(self.default_params, "RecsysSessionEnv(...)")
         t, n = self.max_topics, self.max_catalogue
+        steps_cap = PARAMS["max_steps"]["max"]
+        clicks_cap = PARAMS["history_length"]["max"] + steps_cap
+        recent_cap = 1.0 / (1.0 - dyn.CONSTANTS.fatigue_decay)  # geometric series of decayed clicks
         self.observation_space = spaces.Dict({
-            "history": spaces.Box(0.0, np.inf, (t,), np.float32),
-            "recent": spaces.Box(0.0, np.inf, (t,), np.float32),
-            "session": spaces.Box(0.0, np.inf, (len(SESSION_FIELDS),), np.float32),
+            "history": spaces.Box(0.0, clicks_cap, (t,), np.float32),
+            "recent": spaces.Box(0.0, recent_cap, (t,), np.float32),
+            "session": spaces.Box(np.zeros(len(SESSION_FIELDS), np.float32),
+                                  np.array([steps_cap, steps_cap, 1.0, 1.0, self.max_slate], np.float32)),
             "doc_topic": spaces.Box(0, t - 1, (n,), np.int64),
             "doc_popularity": spaces.Box(0.0, 1.0, (n,), np.float32),
-            "doc_rating": spaces.Box(-np.inf, np.inf, (n,), np.float32),
+            "doc_rating": spaces.Box(-RATING_CLIP, RATING_CLIP, (n,), np.float32),
             "doc_consumed": spaces.MultiBinary(n),
             "doc_mask": spaces.MultiBinary(n),
         })
@@ -66,11 +71,12 @@ class RecsysSessionEnv(gymnasium.Env):
         self._static: dict[str, np.ndarray] = {}
 
     def _check_fits(self, p: dict, where: str) -> None:
-        for name, cap in (("n_topics", self.max_topics), ("catalogue_size", self.max_catalogue),
-                          ("slate_size", self.max_slate)):
+        for name, cap, kwarg in (("n_topics", self.max_topics, "max_topics"),
+                                 ("catalogue_size", self.max_catalogue, "max_catalogue"),
+                                 ("slate_size", self.max_slate, "max_slate")):
             if p[name] > cap:
                 raise ValueError(f"{where}: {name}={p[name]} exceeds this env's max {cap}; "
-                                 f"lower it or construct the env with a larger max_{name.split('_')[0]}")
+                                 f"lower it or construct the env with a larger {kwarg}")
 
     # ------------------------------------------------------------------ episode
 
@@ -88,7 +94,8 @@ class RecsysSessionEnv(gymnasium.Env):
         cat_ss, user_ss, choice_ss, noise_ss = np.random.SeedSequence(seed).spawn(4)
         cat_rng = np.random.default_rng(cat_ss)
         self.catalogue = dyn.sample_catalogue(cat_rng, p["catalogue_size"], p["n_topics"], p["quality_spread"])
-        rating = self.catalogue.quality + cat_rng.normal(0.0, RATING_NOISE, p["catalogue_size"])
+        rating = np.clip(self.catalogue.quality + cat_rng.normal(0.0, RATING_NOISE, p["catalogue_size"]),
+                         -RATING_CLIP, RATING_CLIP)
         self.user = dyn.sample_user(np.random.default_rng(user_ss), p["cohort"], p["n_topics"],
                                     p["interest_concentration"], p["history_length"])
         self._choice_rng = np.random.default_rng(choice_ss)
@@ -107,7 +114,6 @@ class RecsysSessionEnv(gymnasium.Env):
         def padded(values: np.ndarray, dtype: Any) -> np.ndarray:
             out = np.zeros(n, dtype=dtype)
             out[:k] = values
-            out.flags.writeable = False  # shared by every observation of the episode
             return out
 
         self._static = {
@@ -172,7 +178,9 @@ class RecsysSessionEnv(gymnasium.Env):
         consumed[:k] = self.consumed
         session = np.array([self.step_count, self.clicks, self.last_clicked, self.last_engagement,
                             self.params["slate_size"]], np.float32)
-        return {"history": history, "recent": recent, "session": session, "doc_consumed": consumed, **self._static}
+        # Fresh arrays every call: callers may keep or modify what they are given.
+        static = {k: v.copy() for k, v in self._static.items()}
+        return {"history": history, "recent": recent, "session": session, "doc_consumed": consumed, **static}
 
     def _info(self, slate: np.ndarray, choice: int, e: float, p_click: float) -> dict[str, Any]:
         return {
