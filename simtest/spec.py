@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from simtest import expr as expr_lang
 from simtest import yamlio
@@ -43,7 +43,7 @@ def _plain_value(v: Any, depth: int = 0) -> Any:
         return [_plain_value(x, depth + 1) for x in v]
     if isinstance(v, dict) and depth < 8:
         return {str(k): _plain_value(x, depth + 1) for k, x in v.items()}
-    text = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
+    text = str(v) if len(str(v)) <= 40 else str(v)[:37] + "..."
     raise ValueError(f"parameter values must be numbers, strings, booleans, null or lists of them; "
                      f"got {type(v).__name__} {text} (quote it to make it a string)")
 
@@ -217,6 +217,15 @@ def _scalar_to_fixed(value: Any) -> Any:
 # --------------------------------------------------------------------------- checks
 
 
+def _parsed_expr(v: str) -> str:
+    try:
+        expr_lang.parse(v)
+    except expr_lang.ExprError as exc:
+        raise ValueError(str(exc)) from None
+    return v
+
+
+
 class Check(BaseModel):
     """A pass check over episode metrics, e.g. `min_clearance >= 0.3`. Written as a plain string
     (its name is derived from the text) or as {name, expr}."""
@@ -235,11 +244,7 @@ class Check(BaseModel):
     @field_validator("expr")
     @classmethod
     def _parses(cls, v: str) -> str:
-        try:
-            expr_lang.parse(v)
-        except expr_lang.ExprError as exc:
-            raise ValueError(str(exc)) from None
-        return v
+        return _parsed_expr(v)
 
     @property
     def names(self) -> frozenset:
@@ -272,7 +277,7 @@ class Scenario(BaseModel):
         "{normal: {mean, std, min, max}}, {int_range: [lo, hi]}, {grid: [...]}",
     )
     checks: tuple[Check, ...] = Field((), description="pass checks over episode metrics, e.g. `success == 1`")
-    constraints: tuple[str, ...] = Field(
+    constraints: tuple[Annotated[str, AfterValidator(_parsed_expr)], ...] = Field(
         (), description="expressions over this scenario's params that every case satisfies, e.g. `goal_distance > 2 * obstacle_size`"
     )
 
@@ -288,16 +293,6 @@ class Scenario(BaseModel):
     def _fixed_shorthand(cls, v: Any) -> Any:
         if isinstance(v, dict):
             return {k: _scalar_to_fixed(d) for k, d in v.items()}
-        return v
-
-    @field_validator("constraints")
-    @classmethod
-    def _constraints_parse(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for text in v:
-            try:
-                expr_lang.parse(text)
-            except expr_lang.ExprError as exc:
-                raise ValueError(str(exc)) from None
         return v
 
     @field_validator("checks")
