@@ -108,13 +108,10 @@ def _figures(d: Any, frames: Mapping[str, Any], context: Mapping[str, Any]) -> l
         plots.slice_rates_plot(d), missing="no per-slice values for the key metric"))
     cand = frames.get("candidate")
     pair = plots.pick_heatmap_params(cand, context.get("heatmap_params"))
-    value = None
-    if cand is not None:
-        col = f"metric_{d.key_metric}" if d.key_metric else ""
-        value = col if col in cand.columns and d.is_binary(d.key_metric) else ("passed" if "passed" in cand.columns else None)
-    heat = plots.heatmap_plot(d, frames, pair, value) if pair and value else None
+    m = d.key_metric if d.key_metric and d.is_binary(d.key_metric) else "passed"
+    heat = plots.heatmap_plot(d, frames, pair, m) if pair else None
     figs.append(Figure(
-        "heatmap", f"{(value or 'success').removeprefix('metric_')} over {pair[0]} × {pair[1]}" if pair else "Success heatmap",
+        "heatmap", f"{m} over {pair[0]} × {pair[1]}" if pair else f"{m} over two scenario parameters",
         "Rate per cell (n = episodes in the cell) for baseline and candidate, and their difference.",
         heat, missing="needs two numeric scenario parameters that vary across the suite"))
     metrics = plots.headline_metrics(d, context.get("headline_metrics"))

@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 __all__ = [
     "CheckView", "FailureView", "ReportData", "build", "fmt_value", "fmt_delta", "fmt_interval",
-    "DECISION_ORDER",
+    "fmt_margin", "DECISION_ORDER", "metric_series",
 ]
 
 # How alarming a decision is; used to sort tables so the problems come first.
@@ -50,6 +50,9 @@ class CheckView:
     baseline_value: float = math.nan  # the other side of this comparison (baseline or reference)
     needed_n: int | None = None
     note: str = ""
+    kind: str = ""  # binary | continuous | gap ("" when the comparator does not say)
+    safety: bool = False
+    p_adjusted: float = math.nan
 
     @staticmethod
     def of(obj: Any) -> "CheckView":
@@ -64,6 +67,8 @@ class CheckView:
             baseline_value=_float(_get(obj, "baseline_value")),
             needed_n=int(needed) if needed is not None and not _isnan(needed) else None,
             note=str(_get(obj, "note", "") or ""),
+            kind=str(_get(obj, "kind", "") or ""), safety=bool(_get(obj, "safety", False)),
+            p_adjusted=_float(_get(obj, "p_adjusted")),
         )
 
     @property
@@ -95,15 +100,16 @@ class ReportData:
     reasons: tuple[str, ...]
     checks: tuple[CheckView, ...]
     failures: tuple[FailureView, ...]  # worst first
-    scenario_changes: tuple[Any, ...]
-    infra: dict
+    scenario_changes: tuple[dict, ...]
+    infra: dict[str, dict]  # role -> counts (rows, completed, agent_error, timeout, env_error, infra_rate)
+    invalid_runs: tuple[str, ...]  # roles whose infrastructure made the verdict invalid
     models: dict[str, str]  # role -> label
     runs: dict[str, str]  # role -> run dir
     key_metric: str | None
     binary: frozenset[str]  # metrics whose values are rates (shown in percent / percentage points)
     units: dict[str, str]
     varying_params: tuple[str, ...]  # scenario parameters that differ between cases
-    confidence: float | None
+    bounds_note: str  # how the [L, U] bounds were made, for captions
     n_cases: int
     outcome_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # role -> outcome -> count
 
@@ -135,7 +141,8 @@ class ReportData:
 
     def problems(self, blocking: bool = True) -> list[CheckView]:
         """Checks that did not pass, worst first (blocking ones only by default)."""
-        bad = [c for c in self.checks if c.decision in ("fail", "undecided") and (c.blocking or not blocking)]
+        bad = [c for c in self.checks if (c.decision in ("fail", "undecided") or c.decision == "too_small" and c.blocking)
+               and (c.blocking or not blocking)]
         return sorted(bad, key=lambda c: (DECISION_ORDER.get(c.decision, 9), -_nz(c.lower)))
 
 
@@ -153,7 +160,9 @@ def build(verdict: Any, frames: Mapping[str, Any] | None, context: Mapping[str, 
     binary = set()
     units: dict[str, str] = {}
     names = {c.metric for c in checks} | _frame_metrics(frames)
-    for name in names:
+    binary |= {c.metric for c in checks if c.kind == "binary"}
+    continuous = {c.metric for c in checks if c.kind == "continuous"}
+    for name in names - binary - continuous:
         decl = metric_decl.get(name)
         if decl is not None:
             if decl.get("kind") == "binary":
@@ -166,28 +175,59 @@ def build(verdict: Any, frames: Mapping[str, Any] | None, context: Mapping[str, 
     replay: Callable[[str], str] = context.get("replay_command") or (lambda cid: f"simtest replay {cid}")
     varying = _varying_params(frames)
     failures = _failures(verdict, frames, replay)
-    confidence = _get(verdict, "confidence")
-    if confidence is None:
-        policy = _get(verdict, "policy")
-        confidence = _get(policy, "confidence") if policy is not None else None
+    reasons = tuple(str(r) for r in (_get(verdict, "reasons", ()) or ()))
+    infra = {str(k): _plain(v) for k, v in dict(_get(verdict, "infra", {}) or {}).items()}
     cand = frames.get("candidate")
     return ReportData(
         verdict=str(_get(verdict, "verdict", "invalid")),
-        reasons=tuple(str(r) for r in (_get(verdict, "reasons", ()) or ())),
+        reasons=reasons,
         checks=checks,
         failures=failures,
-        scenario_changes=tuple(_get(verdict, "scenario_changes", ()) or ()),
-        infra=dict(_get(verdict, "infra", {}) or {}),
+        scenario_changes=tuple(_plain(x) for x in (_get(verdict, "scenario_changes", ()) or ())),
+        infra=infra,
+        invalid_runs=_invalid_runs(infra, reasons),
         models=dict(context.get("models") or {}),
         runs={k: str(v) for k, v in dict(context.get("runs") or {}).items()},
         key_metric=key,
         binary=frozenset(binary),
         units=units,
         varying_params=varying,
-        confidence=_float(confidence) if confidence is not None else None,
+        bounds_note=_bounds_note(verdict),
         n_cases=int(len(cand)) if cand is not None else max((c.n for c in checks), default=0),
         outcome_counts={role: _outcome_counts(f) for role, f in frames.items()},
     )
+
+
+def _plain(v: Any) -> dict:
+    """A comparator value (dataclass with to_json, mapping, or anything) as a plain dict."""
+    if hasattr(v, "to_json"):
+        v = v.to_json()
+    if isinstance(v, Mapping):
+        return dict(v)
+    return {"value": v}
+
+
+def _invalid_runs(infra: Mapping[str, dict], reasons: Sequence[str]) -> tuple[str, ...]:
+    out = []
+    for role, stats in infra.items():
+        if "valid" in stats:
+            bad = not stats["valid"]
+        else:  # simtest.compare names the run in its reason: "<role> run: ... the run is invalid"
+            bad = any(r.startswith(f"{role} run:") and "invalid" in r for r in reasons)
+        if bad:
+            out.append(role)
+    return tuple(out)
+
+
+def _bounds_note(verdict: Any) -> str:
+    alpha = _get(verdict, "alpha")
+    conf = _get(verdict, "confidence")
+    if alpha is None and conf is not None:
+        alpha = 1.0 - float(conf)
+    if alpha is None:
+        return "one-sided bounds"
+    seq = _get(verdict, "sequential")
+    return f"one-sided bounds at α={float(alpha):g}" + (" (anytime-valid)" if seq else "")
 
 
 def _frame_metrics(frames: Mapping[str, Any]) -> set[str]:
@@ -210,14 +250,30 @@ def _looks_binary(name: str, frames: Mapping[str, Any]) -> bool:
 
 
 def _pick_key_metric(checks: Sequence[CheckView], names: set[str], binary: set[str]) -> str | None:
-    """`success` when there is one, else the first blocking binary metric, else the first metric."""
+    """The gate's primary metric: the first blocking binary non-safety metric (e.g. `passed`),
+    else `success`, else the first blocking metric, else the first metric."""
+    for c in checks:
+        if c.blocking and c.metric in binary and not c.safety and c.kind != "gap":
+            return c.metric
     if "success" in names:
         return "success"
-    ordered = [c.metric for c in checks]
     for c in checks:
-        if c.blocking and c.metric in binary:
+        if c.blocking:
             return c.metric
-    return ordered[0] if ordered else (sorted(names)[0] if names else None)
+    return checks[0].metric if checks else (sorted(names)[0] if names else None)
+
+
+def metric_series(frame: Any, metric: str) -> Any:
+    """The per-episode values of a metric as floats (None when the frame cannot give them).
+    `passed` and `errors` are the comparator's built-in metrics, read from their columns."""
+    col = "metric_" + metric
+    if col in frame.columns:
+        return frame[col].astype(float)
+    if metric == "passed" and "passed" in frame.columns:
+        return frame["passed"].astype(bool).astype(float)
+    if metric == "errors" and "outcome" in frame.columns:
+        return frame["outcome"].astype(str).isin(["agent_error", "timeout"]).astype(float)
+    return None
 
 
 def params_of(value: Any) -> dict:

@@ -7,10 +7,9 @@ from __future__ import annotations
 import json
 import math
 import sys
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["ExampleCheck", "ExampleVerdict", "example_frames", "example_verdict", "example_context"]
+__all__ = ["example_frames", "example_verdict", "handmade_verdict", "example_context", "POLICY", "METRICS"]
 
 MODELS = {"reference": "driving-perception@1.0", "baseline": "driving-perception@1.1", "candidate": "driving-perception@1.2"}
 # success probability per lighting for each version: the candidate loses ~25 points at night
@@ -19,43 +18,6 @@ P_SUCCESS = {
     "baseline": {"day": 0.90, "dusk": 0.84, "night": 0.80},
     "candidate": {"day": 0.91, "dusk": 0.83, "night": 0.55},
 }
-
-
-@dataclass(frozen=True)
-class ExampleCheck:
-    comparison: str
-    metric: str
-    slice: str
-    n: int
-    delta: float
-    lower: float
-    upper: float
-    p_value: float
-    decision: str
-    margin: float
-    blocking: bool
-    candidate_value: float
-    baseline_value: float
-    needed_n: int | None = None
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class ExampleVerdict:
-    verdict: str
-    checks: tuple[ExampleCheck, ...]
-    reasons: tuple[str, ...] = ()
-    infra: dict = field(default_factory=dict)
-    new_failures: tuple[dict, ...] = ()
-    scenario_changes: tuple = ()
-    confidence: float = 0.95
-
-    def to_json(self) -> dict:
-        return {
-            "verdict": self.verdict, "reasons": list(self.reasons), "confidence": self.confidence,
-            "checks": [asdict(c) for c in self.checks], "infra": self.infra,
-            "new_failures": list(self.new_failures), "scenario_changes": list(self.scenario_changes),
-        }
 
 
 def example_frames(n_samples: int = 60, seeds: int = 2, seed: int = 0) -> dict[str, Any]:
@@ -103,76 +65,102 @@ def example_frames(n_samples: int = 60, seeds: int = 2, seed: int = 0) -> dict[s
     return frames
 
 
-def _check(comparison: str, metric: str, slice_: str, cand: Any, other: Any, margin: float, blocking: bool,
-           better: str, safety: bool) -> ExampleCheck:
-    import numpy as np
-
-    c, o = cand.to_numpy(dtype=float), other.to_numpy(dtype=float)
-    ok = ~(np.isnan(c) | np.isnan(o))
-    c, o = c[ok], o[ok]
-    n = int(len(c))
-    diff = (o - c) if better == "higher" else (c - o)
-    delta = float(diff.mean()) if n else math.nan
-    se = float(diff.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    lo, hi = delta - 1.645 * se, delta + 1.645 * se
-    if n < 12:
-        decision = "too_small"
-    elif (safety and lo > 0) or lo >= margin:
-        decision = "fail"
-    elif hi < margin:
-        decision = "pass" if not (lo > 0 and not blocking) else "warn"
-    else:
-        decision = "undecided"
-    z = delta / se if se and se > 0 else 0.0
-    p = 0.5 * math.erfc(z / math.sqrt(2))
-    return ExampleCheck(comparison, metric, slice_, n, delta, lo, hi, p, decision, margin, blocking,
-                        float(c.mean()) if n else math.nan, float(o.mean()) if n else math.nan,
-                        needed_n=120 if decision == "too_small" else None)
+POLICY = {
+    "confidence": 0.95, "max_infra_error_rate": 0.05, "on_undecided": "fail",
+    "metrics": {
+        "passed": {"margin_baseline": 0.05, "margin_reference": 0.08, "slice_margin_baseline": 0.10,
+                   "slice_margin_reference": 0.15, "blocking": True},
+        "collision": {"safety": True, "margin_baseline": 0.03, "margin_reference": 0.05, "blocking": True},
+        "errors": {"safety": True, "margin_baseline": 0.02, "margin_reference": 0.05, "blocking": True,
+                   "blocking_in_slices": False},
+        "success": {"margin_baseline": 0.05, "margin_reference": 0.08},
+        "min_clearance": {"margin_baseline": 0.05, "margin_reference": 0.10},
+    },
+    "slices": {"tags": True, "params": {"lighting": {}, "n_obstacles": {"bins": [0, 2, 4, 6]}}},
+    "blocking_slices": ["lighting=night"],
+    "slice_gaps": [{"name": "night-vs-day", "better": "lighting=day", "worse": "lighting=night", "metric": "success",
+                    "margin": 0.10, "against": "reference"}],
+}
+METRICS = {
+    "success": {"kind": "binary", "better": "higher", "time_like": False},
+    "collision": {"kind": "binary", "better": "lower", "time_like": False},
+    "time_to_goal": {"kind": "continuous", "better": "lower", "time_like": True, "unit": "s"},
+    "min_clearance": {"kind": "continuous", "better": "higher", "time_like": False, "unit": "m"},
+}
 
 
-def example_verdict(frames: dict[str, Any] | None = None, *, invalid: bool = False) -> ExampleVerdict:
-    frames = frames or example_frames()
-    cand = frames["candidate"]
-    lighting = cand["params"].map(lambda p: json.loads(p)["lighting"])
-    obstacles = cand["params"].map(lambda p: json.loads(p)["n_obstacles"])
-    slices = {"overall": cand.index == cand.index, "lighting=day": lighting == "day", "lighting=dusk": lighting == "dusk",
-              "lighting=night": lighting == "night", "n_obstacles=5": obstacles == 5}
-    spec = {  # metric: (better, margin vs baseline, margin vs reference, safety)
-        "success": ("higher", 0.03, 0.08, False), "collision": ("lower", 0.02, 0.05, True),
-        "min_clearance": ("higher", 0.1, 0.2, False),
-    }
-    checks = []
-    for comparison, margin_i in (("baseline", 1), ("reference", 2)):
-        other = frames[comparison]
-        for metric, (better, mb, mr, safety) in spec.items():
-            for name, mask in slices.items():
-                blocking = name in ("overall", "lighting=night") and (metric != "min_clearance")
-                checks.append(_check(comparison, metric, name, cand.loc[mask, f"metric_{metric}"],
-                                     other.loc[mask, f"metric_{metric}"], (mb, mr)[margin_i - 1], blocking, better, safety))
-    base = frames["baseline"]
-    new = cand[~cand["passed"] & cand["case_id"].isin(base.loc[base["passed"], "case_id"])]
-    failures = tuple(
-        {"case_id": r.case_id, "scenario": r.scenario, "params": json.loads(r.params), "seed": int(r.seed),
-         "failed_checks": ["reached_goal"] if r.outcome == "completed" else [], "outcome": r.outcome}
-        for r in new.itertuples()
-    )
-    infra = {role: {"episodes": len(f), "env_error": int((f["outcome"] == "env_error").sum()),
-                    "timeout": int((f["outcome"] == "timeout").sum()), "limit": 0.05, "valid": not invalid}
-             for role, f in frames.items()}
-    bad = [c for c in checks if c.blocking and c.decision in ("fail", "undecided")]
+def example_verdict(frames: dict[str, Any] | None = None, *, invalid: bool = False) -> Any:
+    """The real simtest.compare verdict on the example frames (`invalid`: the candidate run gets
+    10% env errors, over the policy's 5% limit)."""
+    from simtest.compare import compare
+    from simtest.policy import policy_from_dict
+
+    frames = dict(frames or example_frames())
     if invalid:
-        verdict, reasons = "invalid", ("candidate run: env_error + timeout rate 12.5% exceeds the policy limit 5.0%",)
-        infra["candidate"]["valid"] = False
-        infra["baseline"]["valid"] = infra["reference"]["valid"] = True
-    elif bad:
-        c = bad[0]
+        cand = frames["candidate"].copy()
+        hit = cand.index % 10 == 3
+        cand.loc[hit, "outcome"] = "env_error"
+        cand.loc[hit, "passed"] = False
+        frames["candidate"] = cand
+    policy = policy_from_dict(POLICY, METRICS)
+    return compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, METRICS)
+
+
+def handmade_verdict(kind: str = "fail", *, extra_slices: int = 0, failures: int = 3,
+                     frames: dict[str, Any] | None = None) -> Any:
+    """A simtest.compare.Verdict built by hand (no statistics run): one check of every decision
+    (fail, undecided, warn, too_small, pass), `extra_slices` more passing slices, `failures` new
+    failures (case ids from `frames` when given). kind: "fail" | "pass" | "invalid"."""
+    from simtest.compare import CheckResult, NewFailure, RunStats, ScenarioChange, Verdict
+
+    def check(comparison, metric, slice_, delta, lo, hi, decision, margin=0.05, blocking=False, n=40,
+              cand=0.6, other=0.7, needed=None, kind_="binary", safety=False, note=""):
+        return CheckResult(comparison, metric, slice_, n, delta, lo, hi, 0.01 if decision == "fail" else 0.4,
+                           decision, margin, blocking, cand, other, needed, note, None, safety, kind_)
+
+    checks = [
+        check("baseline", "passed", "overall", 0.02, -0.01, 0.04, "pass", blocking=True, n=120, cand=0.7, other=0.72),
+        check("reference", "passed", "overall", 0.01, -0.03, 0.05, "pass", margin=0.08, blocking=True, n=120,
+              cand=0.7, other=0.71),
+        check("baseline", "passed", "lighting=night", 0.30, 0.12, 0.45, "fail" if kind == "fail" else "pass",
+              margin=0.10, blocking=True, cand=0.275, other=0.575),
+        check("reference", "passed", "lighting=night", 0.20, 0.01, 0.38, "undecided" if kind == "fail" else "pass",
+              margin=0.15, blocking=True, cand=0.275, other=0.475),
+        check("baseline", "passed", "lighting=day", -0.02, -0.1, 0.05, "pass", margin=0.10, cand=0.75, other=0.73),
+        check("baseline", "passed", "n_obstacles=[4,6]", 0.05, -0.2, 0.3, "too_small", margin=0.10, n=9, needed=85),
+        check("baseline", "success", "lighting=dusk", 0.08, 0.01, 0.14, "warn", cand=0.6, other=0.68),
+        check("baseline", "min_clearance", "overall", 0.03, -0.01, 0.07, "pass", margin=0.05, n=120,
+              cand=0.61, other=0.64, kind_="continuous"),
+        check("baseline", "collision", "overall", 0.0, -0.02, 0.02, "pass", margin=0.03, blocking=True, n=120,
+              cand=0.1, other=0.1, safety=True),
+    ]
+    for i in range(extra_slices):
+        checks.append(check("baseline", "passed", f"goal_distance=[{i},{i + 1})", 0.0, -0.05, 0.04, "pass",
+                            margin=0.10, cand=0.7, other=0.7))
+    ids = list(frames["candidate"]["case_id"]) if frames else [f"case{i:012d}" for i in range(max(failures, 1))]
+    new = tuple(
+        NewFailure(case_id=str(ids[i % len(ids)]), scenario="driving/night-obstacles-v1",
+                   params={"lighting": "night", "fog_density": 0.1 * (i % 7), "n_obstacles": i % 5},
+                   seed=1000 + i, sample=i, seed_index=0, outcome="agent_error" if i == 1 else "completed",
+                   failed_checks=("outcome=agent_error",) if i == 1 else ("reached_goal",))
+        for i in range(failures)
+    )
+    stats = RunStats(rows=120, completed=118, agent_error=1, timeout=1, env_error=0)
+    infra = {"candidate": stats, "baseline": stats, "reference": stats}
+    reasons: tuple[str, ...] = ()
+    verdict = "pass"
+    if kind == "invalid":
+        infra["candidate"] = RunStats(rows=120, completed=100, agent_error=0, timeout=8, env_error=12)
+        reasons = ("candidate run: 12 env_error + 8 timeout of 120 episodes (16.7%) exceeds the policy limit 5.0%; "
+                   "the run is invalid (infrastructure), rerun it",)
+        verdict = "invalid"
+    elif kind == "fail":
+        reasons = ("passed regressed vs baseline in lighting=night: delta +0.300 [+0.120, +0.450], margin 0.1",
+                   "passed vs reference in lighting=night is undecided (n=40, delta +0.200, upper bound +0.380 vs margin 0.15)")
         verdict = "fail"
-        reasons = tuple(f"{x.metric} regressed on {x.slice} vs {x.comparison}: {100 * x.delta:+.1f} pp "
-                        f"[{100 * x.lower:+.1f}, {100 * x.upper:+.1f}] (margin {100 * x.margin:.0f} pp)" for x in bad)
-        del c
-    else:
-        verdict, reasons = "pass", ()
-    return ExampleVerdict(verdict, tuple(checks), reasons, infra, failures)
+    changes = (ScenarioChange("baseline", "driving/fog-v1", ("aaa",), ("bbb",)),) if kind != "pass" else ()
+    return Verdict(verdict=verdict, checks=tuple(checks), reasons=reasons, infra=infra, new_failures=new,
+                   scenario_changes=changes, alpha=0.05, sequential=True)
 
 
 def example_context(run_root: str = "/tmp/runs") -> dict:
@@ -180,9 +168,9 @@ def example_context(run_root: str = "/tmp/runs") -> dict:
         "models": dict(MODELS),
         "runs": {role: f"{run_root}/{role}" for role in MODELS},
         "replay_command": lambda cid: f"simtest replay {cid} --model driving-perception@1.2 --run {run_root}/candidate",
-        "metrics": {"success": {"kind": "binary"}, "collision": {"kind": "binary"},
-                    "min_clearance": {"kind": "continuous", "unit": "m"}, "time_to_goal": {"kind": "continuous", "unit": "s"}},
-        "history": [{"model": "driving-perception@0.9", "metrics": {"success": 0.74, "collision": 0.12, "min_clearance": 0.55}}],
+        "metrics": METRICS,
+        "history": [{"model": "driving-perception@0.9",
+                     "metrics": {"passed": 0.52, "success": 0.6, "collision": 0.2, "errors": 0.01, "min_clearance": 0.55}}],
     }
 
 

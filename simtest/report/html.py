@@ -179,8 +179,8 @@ def render_html(d: ReportData, figures: Sequence[Figure], gifs: Mapping[str, byt
         f"<p class='why'>{escape(why_line(d))}</p>",
     ]
     vs = " vs ".join(f"{r} <b>{escape(d.models[r])}</b>" for r in ("candidate", "baseline", "reference") if r in d.models)
-    level = f"; {d.confidence:.0%} one-sided bounds" if d.confidence else ""
-    sections.append(f"<p class='muted'>{vs}; {d.n_cases} paired cases{level}. Δ is the regression: positive means the candidate is worse.</p>")
+    sections.append(f"<p class='muted'>{vs}; {d.n_cases} cases; {escape(d.bounds_note)}. Δ is the regression: "
+                    "positive means the candidate is worse.</p>")
     if len(d.reasons) > 1 or (d.reasons and d.verdict == "invalid"):
         items = "<ul class='reasons'>" + "".join(f"<li>{escape(r)}</li>" for r in d.reasons) + "</ul>"
         # the blocking table below repeats a regression's reasons; other reasons are shown open

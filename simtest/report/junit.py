@@ -65,7 +65,7 @@ def render_junit(d: ReportData) -> str:
     if d.scenario_changes:
         cases = []
         for i, change in enumerate(d.scenario_changes):
-            name = str(change.get("scenario", i)) if isinstance(change, dict) else str(change)
+            name = f"{change.get('scenario', i)} vs {change.get('comparison', '?')}"
             tc = ET.Element("testcase", {"classname": "scenario_changes", "name": name, "time": "0"})
             ET.SubElement(tc, "skipped", {"message": "scenario changed since the baseline run (hash differs): not compared"})
             cases.append((tc, "skipped"))
@@ -89,29 +89,17 @@ def render_junit(d: ReportData) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def _bad_run(stats: object) -> bool | None:
-    """Whether the comparator marked this run's infrastructure as over the limit (None: not said)."""
-    if not isinstance(stats, dict):
-        return None
-    if "valid" in stats:
-        return not stats["valid"]
-    for key in ("invalid", "exceeded", "over_limit"):
-        if key in stats:
-            return bool(stats[key])
-    return None
-
-
 def _infra_cases(d: ReportData, invalid: bool) -> list[tuple[ET.Element, str]]:
     message = "; ".join(d.reasons) or "run invalid: infrastructure error rate over the policy limit"
     cases = []
-    said = {role: _bad_run(stats) for role, stats in d.infra.items()}
-    blamed = any(said.values())
+    blamed = bool(d.invalid_runs)
     for role, stats in sorted(d.infra.items()):
         tc = ET.Element("testcase", {"classname": "infrastructure", "name": role, "time": "0"})
-        info = ", ".join(f"{k}={v}" for k, v in stats.items()) if isinstance(stats, dict) else str(stats)
+        info = ", ".join(f"{k}={_num(v)}" for k, v in stats.items())
         status = "passed"
-        if invalid and said[role]:
-            ET.SubElement(tc, "error", {"message": message, "type": "invalid"}).text = info
+        if invalid and role in d.invalid_runs:
+            own = next((r for r in d.reasons if r.startswith(f"{role} run:")), message)
+            ET.SubElement(tc, "error", {"message": own, "type": "invalid"}).text = info
             status = "error"
         ET.SubElement(tc, "system-out").text = info
         cases.append((tc, status))
@@ -120,3 +108,7 @@ def _infra_cases(d: ReportData, invalid: bool) -> list[tuple[ET.Element, str]]:
         ET.SubElement(tc, "error", {"message": message, "type": "invalid"}).text = message
         cases.append((tc, "error"))
     return cases
+
+
+def _num(v: object) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)

@@ -21,25 +21,29 @@ def verdict_line(d: ReportData) -> str:
 
 def why_line(d: ReportData) -> str:
     """One line that says why the verdict is what it is."""
-    if d.reasons:
-        more = f" (+{len(d.reasons) - 1} more)" if len(d.reasons) > 1 else ""
-        return d.reasons[0] + more
-    blocking = [c for c in d.checks if c.blocking]
-    if d.verdict == "pass":
-        return f"all {len(blocking)} blocking checks passed non-inferiority" if blocking else "no blocking check regressed"
     bad = d.problems()
-    if bad:
+    if d.verdict == "invalid" or (d.verdict == "fail" and not bad):
+        first = next((r for r in d.reasons if "invalid" in r), d.reasons[0] if d.reasons else f"verdict {d.verdict}")
+        more = f" (+{len(d.reasons) - 1} more)" if len(d.reasons) > 1 else ""
+        return first + more
+    if bad and d.verdict == "fail":
         c = bad[0]
         more = f"; {len(bad) - 1} more blocking checks not passed" if len(bad) > 1 else ""
         return f"{c.metric} on {c.slice} vs {c.comparison}: {_effect(d, c)}{more}"
-    return f"verdict {d.verdict}"
+    blocking = [c for c in d.checks if c.blocking]
+    if blocking:
+        return f"all {len(blocking)} blocking checks passed non-inferiority against the baseline and reference"
+    return "no blocking check regressed"
 
 
 def _effect(d: ReportData, c: CheckView) -> str:
     b = d.is_binary(c.metric)
     u = d.units.get(c.metric, "")
+    if c.decision == "too_small":
+        need = f", needs about {c.needed_n} pairs" if c.needed_n else ""
+        return f"too small to judge (n={c.n}{need})"
     margin = f", margin {fmt_margin(c.margin, b, u)}" if c.margin == c.margin else ""
-    return f"{fmt_delta(c.delta, b, u)} worse, interval {fmt_interval(c.lower, c.upper, b)}{margin} ({c.decision})"
+    return f"Δ {fmt_delta(c.delta, b, u)}, bounds {fmt_interval(c.lower, c.upper, b)}{margin} ({c.decision})"
 
 
 def _role_label(d: ReportData, role: str) -> str:
@@ -53,9 +57,8 @@ def render_summary(d: ReportData, links: dict[str, str] | None = None) -> str:
     vs = [f"candidate {_role_label(d, 'candidate')}", f"baseline {_role_label(d, 'baseline')}"]
     if "reference" in d.models:
         vs.append(f"reference {_role_label(d, 'reference')}")
-    level = f", {d.confidence:.0%} one-sided bounds" if d.confidence else ""
     lines.append(" vs ".join(vs[:2]) + (f" and {vs[2]}" if len(vs) > 2 else "")
-                 + f"; {d.n_cases} paired cases{level}. Δ > 0 means the candidate is worse.")
+                 + f"; {d.n_cases} cases, {d.bounds_note}. Δ > 0 means the candidate is worse.")
     bad = d.problems()
     if not bad:  # otherwise the table below says the same as the comparator's reasons
         for r in d.reasons[1:4]:

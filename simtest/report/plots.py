@@ -7,7 +7,7 @@ import io
 import math
 from typing import Any, Mapping, Sequence
 
-from simtest.report._data import ROLES, ReportData, params_of
+from simtest.report._data import ROLES, ReportData, metric_series, params_of
 
 __all__ = ["forest_plot", "slice_rates_plot", "heatmap_plot", "history_plot", "pick_heatmap_params"]
 
@@ -205,10 +205,11 @@ def _outcome_bars(counts: Mapping[str, int]) -> dict[str, int]:
 
 
 def _numeric_params(frame: Any) -> dict[str, list[float]]:
-    """Per parameter, the numeric value of every row (None where absent or not a number)."""
+    """Per parameter that is numeric in every row, the value of every row."""
+    parsed = {p: params_of(p) for p in frame["params"].unique()}  # many seeds share one params string
+    rows = [parsed[p] for p in frame["params"]]
     cols: dict[str, list] = {}
-    rows = [params_of(p) for p in frame["params"]]
-    names = sorted({k for r in rows for k in r})
+    names = sorted({k for r in parsed.values() for k in r})
     for name in names:
         vals = [r.get(name) for r in rows]
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
@@ -248,19 +249,20 @@ def _short(v: float) -> str:
     return f"{v:.0f}" if abs(v) >= 100 or float(v).is_integer() else f"{v:.2g}"
 
 
-def heatmap_plot(d: ReportData, frames: Mapping[str, Any], params: tuple[str, str], value: str) -> bytes | None:
-    """Success over two scenario parameters for baseline and candidate, and their difference.
-    `value` is a result column holding 0/1 (e.g. `metric_success` or `passed`)."""
+def heatmap_plot(d: ReportData, frames: Mapping[str, Any], params: tuple[str, str], metric: str) -> bytes | None:
+    """The rate of a binary metric (e.g. `passed`, `success`) over two scenario parameters, for
+    baseline and candidate, and their difference."""
     import numpy as np
 
-    base, cand = frames.get("baseline"), frames.get("candidate")
-    if cand is None or value not in cand.columns:
+    cand = frames.get("candidate")
+    if cand is None or metric_series(cand, metric) is None:
         return None
     px, py = params
     allp = _numeric_params(cand)
     ex, lx = _bins(allp[px])
     ey, ly = _bins(allp[py])
-    panels = [(r, frames[r]) for r in ("baseline", "candidate") if frames.get(r) is not None and value in frames[r].columns]
+    panels = [(r, frames[r]) for r in ("baseline", "candidate")
+              if frames.get(r) is not None and metric_series(frames[r], metric) is not None]
     grids = {}
     for role, f in panels:
         cols = _numeric_params(f)
@@ -268,7 +270,7 @@ def heatmap_plot(d: ReportData, frames: Mapping[str, Any], params: tuple[str, st
             continue
         ix = np.searchsorted(ex, cols[px], side="right") - 1
         iy = np.searchsorted(ey, cols[py], side="right") - 1
-        v = f[value].astype(float).to_numpy()
+        v = metric_series(f, metric).to_numpy()
         s = np.zeros((len(ly), len(lx)))
         n = np.zeros((len(ly), len(lx)))
         ok = ~np.isnan(v)
@@ -306,9 +308,8 @@ def heatmap_plot(d: ReportData, frames: Mapping[str, Any], params: tuple[str, st
         ax.set_title(title, fontsize=9, loc="left")
         cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
         cb.ax.tick_params(labelsize=7)
-    label = value[len("metric_"):] if value.startswith("metric_") else value
-    fig.suptitle(f"{label} rate (%) over {px} × {py}", fontsize=10, x=0.01, ha="left")
-    fig.tight_layout()
+    fig.suptitle(f"{metric} rate (%) over {px} × {py}", fontsize=10, x=0.01, ha="left")
+    fig.subplots_adjust(wspace=0.45, top=0.86)  # cheaper than tight_layout with this many labels
     return _png(fig)
 
 
@@ -335,8 +336,8 @@ def history_points(d: ReportData, frames: Mapping[str, Any], metrics: Sequence[s
         seen.add(label)
         vals = {}
         for m in metrics:
-            col = "metric_" + m
-            vals[m] = float(f[col].astype(float).mean()) if col in f.columns and len(f) else math.nan
+            series = metric_series(f, m)
+            vals[m] = float(series.mean()) if series is not None and len(f) else math.nan
         points.append((label, vals))
     return points
 
