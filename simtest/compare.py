@@ -216,13 +216,16 @@ def _run_stats(frame: pd.DataFrame) -> RunStats:
 
 
 def _scenario_changes(cand: pd.DataFrame, other: pd.DataFrame, comparison: str) -> list[ScenarioChange]:
-    ch = cand.groupby("scenario")["scenario_hash"].agg(lambda s: tuple(sorted(set(map(str, s)))))
-    oh = other.groupby("scenario")["scenario_hash"].agg(lambda s: tuple(sorted(set(map(str, s)))))
-    out = []
-    for scen in sorted(set(ch.index) & set(oh.index)):
-        if ch[scen] != oh[scen]:
-            out.append(ScenarioChange(comparison, str(scen), ch[scen], oh[scen]))
-    return out
+    def hashes(frame: pd.DataFrame) -> dict[str, tuple[str, ...]]:
+        pairs = frame[["scenario", "scenario_hash"]].drop_duplicates()
+        out: dict[str, set] = {}
+        for scen, h in zip(pairs["scenario"], pairs["scenario_hash"]):
+            out.setdefault(str(scen), set()).add(str(h))
+        return {k: tuple(sorted(v)) for k, v in out.items()}
+
+    ch, oh = hashes(cand), hashes(other)
+    return [ScenarioChange(comparison, scen, ch[scen], oh[scen])
+            for scen in sorted(set(ch) & set(oh)) if ch[scen] != oh[scen]]
 
 
 @dataclass(frozen=True)
@@ -302,10 +305,10 @@ def _binary_check(g_cand: np.ndarray, g_other: np.ndarray, margin: float, safety
     delta = (b - c) / n
     m_fail = 0.0 if safety else margin
     if sequential:
-        lower, _ = stats.betting_bounds(b, n - b - c, c, alpha, alpha)
-        _, upper = stats.betting_bounds(b, n - b - c, c, alpha_pass, alpha_pass)
-        p = stats.betting_p(b, n - b - c, c, m_fail, "greater")
-        k_min = _seq_min_discordant(alpha_eff)
+        grid = stats.bet_grid(margin if margin > 0 else 0.05)
+        lower, upper = stats.betting_bounds(b, n - b - c, c, alpha, alpha_pass, grid)
+        p = stats.betting_p(b, n - b - c, c, m_fail, "greater", grid)
+        k_min = _seq_min_discordant(alpha_eff, margin)
         note = f"anytime-valid; {b} worse / {c} better of {n} pairs"
     else:
         lower, upper = stats.tango_bounds(b, c, n, alpha)
@@ -319,14 +322,16 @@ def _binary_check(g_cand: np.ndarray, g_other: np.ndarray, margin: float, safety
     return _Raw(n, delta, float(lower), float(upper), float(p), cv, ov, int(needed), small, note)
 
 
-_SEQ_KMIN: dict[float, int] = {}
+_SEQ_KMIN: dict[tuple, int] = {}
 
 
-def _seq_min_discordant(alpha: float) -> int:
-    key = round(alpha, 12)
+def _seq_min_discordant(alpha: float, margin: float) -> int:
+    """Fewest discordant pairs (all regressions) with which the sequential test can reject."""
+    key = (round(alpha, 12), round(margin, 12))
     if key not in _SEQ_KMIN:
+        grid = stats.bet_grid(margin if margin > 0 else 0.05)
         k = 1
-        while stats.betting_log_wealth(k, 0, 0, 0.0, "greater") < math.log(1 / alpha) and k < 10_000:
+        while stats.betting_log_wealth(k, 0, 0, 0.0, "greater", grid) < math.log(1 / alpha) and k < 10_000:
             k += 1
         _SEQ_KMIN[key] = k
     return _SEQ_KMIN[key]

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from simtest import yamlio
 from simtest.errors import PolicyError, Problem, did_you_mean
@@ -46,6 +46,17 @@ BUILTIN_METRICS: dict[str, dict] = {
 def metric_declarations(declared: Mapping[str, Mapping] | None) -> dict[str, dict]:
     """The env's metric declarations plus the built-in `passed` and `errors`."""
     return {**{k: dict(v) for k, v in (declared or {}).items()}, **BUILTIN_METRICS}
+
+
+
+_SLICE_NAME = re.compile(r"^(overall|tag:.+|[A-Za-z_][A-Za-z0-9_.]*=.+)$")
+
+
+def _slice_name(name: str) -> str:
+    if not _SLICE_NAME.match(name):
+        raise ValueError(f'"{name}" is not a slice name; write overall, tag:<tag>, <param>=<value> or '
+                         "<param>=[a,b) as in the slice list of a report")
+    return name
 
 
 class MetricPolicy(BaseModel):
@@ -148,22 +159,13 @@ class GatePolicy(BaseModel):
     seed: int = Field(0, ge=0, description="seed of the bootstrap and permutation resampling")
     metrics: dict[str, MetricPolicy] = Field(default_factory=dict)
     slices: SliceSpec = Field(default_factory=SliceSpec)
-    blocking_slices: tuple[str, ...] = ()
+    blocking_slices: tuple[Annotated[str, AfterValidator(_slice_name)], ...] = ()
     slice_gaps: tuple[SliceGap, ...] = ()
     adaptive: AdaptiveSettings = Field(default_factory=AdaptiveSettings)
 
     @property
     def alpha(self) -> float:
         return 1.0 - self.confidence
-
-    @field_validator("blocking_slices")
-    @classmethod
-    def _slice_names(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for name in v:
-            if not _SLICE_NAME.match(name):
-                raise ValueError(f'"{name}" is not a slice name; write overall, tag:<tag>, <param>=<value> or '
-                                 "<param>=[a,b) as in the slice list of a report")
-        return v
 
     @classmethod
     def default(cls) -> "GatePolicy":
@@ -223,7 +225,6 @@ _ERRORS_DEFAULT = MetricPolicy(margin_baseline=0.02, margin_reference=0.05, slic
                                slice_margin_reference=0.08, safety=True, blocking=True,
                                blocking_in_slices=False)
 
-_SLICE_NAME = re.compile(r"^(overall|tag:.+|[A-Za-z_][A-Za-z0-9_.]*=.+)$")
 
 
 def policy_from_dict(data: Any, declared: Mapping[str, Mapping] | None = None, *,
@@ -234,15 +235,47 @@ def policy_from_dict(data: Any, declared: Mapping[str, Mapping] | None = None, *
         doc = yamlio.Located(file=file, data=data)
     if not isinstance(data, dict):
         raise PolicyError([doc.problem((), f"expected a mapping at the top level, got {type(data).__name__}")])
+    problems: list[Problem] = []
+    if declared is not None:
+        problems.extend(_raw_name_problems(data, declared, doc))
     try:
         policy = GatePolicy.model_validate(data)
     except ValidationError as exc:
-        raise PolicyError(yamlio.pydantic_problems(exc, doc)) from None
+        problems.extend(yamlio.pydantic_problems(exc, doc))
+        raise PolicyError(_sorted(problems)) from None
     if declared is not None:
         problems = policy.problems(declared, doc)
-        if problems:
-            raise PolicyError(problems)
+    if problems:
+        raise PolicyError(_sorted(problems))
     return policy
+
+
+def _sorted(problems: list[Problem]) -> list[Problem]:
+    seen: dict[str, Problem] = {}
+    for p in problems:
+        seen.setdefault(str(p), p)
+    return sorted(seen.values(), key=lambda p: (p.line or 0, p.col or 0, p.path))
+
+
+def _raw_name_problems(data: dict, declared: Mapping[str, Mapping], doc: yamlio.Located) -> list[Problem]:
+    """Unknown metric names, found before schema validation so that they are reported together
+    with every other problem of the file."""
+    known = metric_declarations(declared)
+    names = ", ".join(sorted(known))
+    out = []
+    metrics = data.get("metrics")
+    if isinstance(metrics, dict):
+        for name in metrics:
+            if name not in known:
+                out.append(doc.problem(("metrics", name), f'unknown metric "{name}"{did_you_mean(name, known)}; '
+                                       f"known metrics: {names}", key=True))
+    gaps = data.get("slice_gaps")
+    if isinstance(gaps, list):
+        for i, gap in enumerate(gaps):
+            if isinstance(gap, dict) and isinstance(gap.get("metric"), str) and gap["metric"] not in known:
+                out.append(doc.problem(("slice_gaps", i, "metric"), f'unknown metric "{gap["metric"]}"'
+                                       f"{did_you_mean(gap['metric'], known)}; known metrics: {names}"))
+    return out
 
 
 def load_policy(path: str | Path, declared: Mapping[str, Mapping] | None = None) -> GatePolicy:
