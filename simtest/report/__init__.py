@@ -151,9 +151,10 @@ def _videos(out: Path, d: Any, frames: Mapping[str, Any], context: Mapping[str, 
             continue
         gifs[f.case_id] = r.path
         stored = str(row.get("trace_digest") or "") if row is not None else ""
-        if stored and r.result.trace_digest != stored:
+        replayed = str(getattr(r.result, "trace_digest", "") or "")
+        if stored and replayed and replayed != stored:
             notes.append(f"replay of {f.case_id} diverged from the stored episode (trace digest "
-                         f"{r.result.trace_digest} != {stored}): check determinism")
+                         f"{replayed} != {stored}): check determinism")
     return gifs, notes
 
 
