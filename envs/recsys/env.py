@@ -29,7 +29,7 @@ class RecsysSessionEnv(gymnasium.Env):
     - `history` float32 (max_topics,): clicks per topic, before and during the session
     - `recent` float32 (max_topics,): clicks per topic during the session, decayed by 0.7 per step
     - `session` float32 (5,): step, clicks so far, last step clicked (0/1), last engagement, slate size
-    - `doc_topic` int64 (max_catalogue,), `doc_popularity` float32 in [0, 1], `doc_rating` float32
+    - `doc_topic` uint8 (max_catalogue,), `doc_popularity` float32 in [0, 1], `doc_rating` float32
       (latent quality + noise, clipped to +-10), `doc_consumed` int8 (0/1), `doc_mask` int8 (1 = in the catalogue)
 
     Action: MultiDiscrete([max_catalogue] * max_slate), document indices. Only the first `slate_size`
@@ -60,7 +60,7 @@ class RecsysSessionEnv(gymnasium.Env):
             "recent": spaces.Box(0.0, recent_cap, (t,), np.float32),
             "session": spaces.Box(np.zeros(len(SESSION_FIELDS), np.float32),
                                   np.array([steps_cap, steps_cap, 1.0, 1.0, self.max_slate], np.float32)),
-            "doc_topic": spaces.Box(0, t - 1, (n,), np.int64),
+            "doc_topic": spaces.Box(0, t - 1, (n,), np.uint8),  # max_topics <= 32: one byte per document
             "doc_popularity": spaces.Box(0.0, 1.0, (n,), np.float32),
             "doc_rating": spaces.Box(-RATING_CLIP, RATING_CLIP, (n,), np.float32),
             "doc_consumed": spaces.MultiBinary(n),
@@ -117,7 +117,7 @@ class RecsysSessionEnv(gymnasium.Env):
             return out
 
         self._static = {
-            "doc_topic": padded(self.catalogue.topic, np.int64),
+            "doc_topic": padded(self.catalogue.topic, np.uint8),
             "doc_popularity": padded(self.catalogue.popularity, np.float32),
             "doc_rating": padded(rating, np.float32),
             "doc_mask": padded(np.ones(k), np.int8),

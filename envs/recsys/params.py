@@ -10,9 +10,10 @@ from typing import Any, Mapping
 __all__ = ["PARAMS", "COHORTS", "defaults", "resolve_params", "MAX_TOPICS", "MAX_CATALOGUE", "MAX_SLATE"]
 
 # Upper bounds of the per-episode parameters; they also fix the (padded) observation and action
-# shapes, which gymnasium needs at construction while these parameters change per episode.
+# shapes, which gymnasium needs at construction while these parameters change per episode. The
+# catalogue is the candidate pool a ranker scores (after candidate generation), hence at most 500.
 MAX_TOPICS = 32
-MAX_CATALOGUE = 1000
+MAX_CATALOGUE = 500
 MAX_SLATE = 10
 COHORTS = ("new", "niche", "mainstream")
 

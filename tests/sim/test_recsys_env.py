@@ -126,7 +126,7 @@ def test_a_user_shown_nothing_churns_when_satisfaction_hits_zero(env):
     s0 = info["satisfaction"]
     infos, terminated, truncated = [info], False, False
     while not (terminated or truncated):
-        obs, r, terminated, truncated, info = env.step(np.full(env.max_slate, 999, np.int64))
+        obs, r, terminated, truncated, info = env.step(np.full(env.max_slate, env.max_catalogue - 1, np.int64))
         infos.append(info)
     assert terminated and not truncated and info["churned"] and info["satisfaction"] == 0.0
     assert len(infos) - 1 == round(s0 / dyn.CONSTANTS.no_click_cost)
