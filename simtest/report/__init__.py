@@ -98,8 +98,8 @@ def _figures(d: Any, frames: Mapping[str, Any], context: Mapping[str, Any]) -> l
         figs.append(Figure(
             f"forest-{i}", f"Regression per slice: {m}",
             "Point = paired regression Δ (positive = candidate worse), bar = one-sided bounds [L, U], "
-            "dashed = non-inferiority margin per comparison. Pass if U < margin; fail if L ≥ margin "
-            "(safety metrics: L > 0).",
+            "tick = the non-inferiority margin of that slice and comparison. Pass if U < margin; fail if "
+            "L ≥ margin (safety metrics: L > 0); otherwise undecided. Hollow = too few cases to judge.",
             plots.forest_plot(d, m)))
     figs.append(Figure(
         "rates", f"{d.key_metric or 'key metric'} per slice and episode outcomes",

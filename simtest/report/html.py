@@ -159,7 +159,7 @@ def _models_table(d: ReportData) -> str:
         outcome = ", ".join(f"{k} {v}" for k, v in counts.items() if k not in ("passed",)) or ""
         infra = d.infra.get(role)
         infra_s = ", ".join(f"{k}={_short(v)}" for k, v in infra.items()) if isinstance(infra, dict) else (str(infra) if infra else "")
-        rows.append(f"<tr><td>{role}</td><td><b>{escape(d.models.get(role, ''))}</b></td><td><code>{escape(d.runs.get(role, ''))}</code></td>"
+        rows.append(f"<tr><td>{role}</td><td style='white-space:nowrap'><b>{escape(d.models.get(role, ''))}</b></td><td><code>{escape(d.runs.get(role, ''))}</code></td>"
                     f"<td class='num'>{n or ''}</td><td class='num'>{counts.get('passed', '')}</td><td>{escape(outcome)}</td><td>{escape(infra_s)}</td></tr>")
     return ("<table><thead><tr><th>role</th><th>model</th><th>run</th><th>episodes</th><th>passed</th><th>outcomes</th>"
             f"<th>infrastructure</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")

@@ -84,6 +84,9 @@ def forest_plot(d: ReportData, metric: str, max_slices: int = 24) -> bytes | Non
             if math.isfinite(lo) and math.isfinite(hi):
                 ax.plot([lo, hi], [y, y], color=COLORS[comp], lw=2.2, alpha=0.85, solid_capstyle="butt")
                 xs += [lo, hi]
+            if math.isfinite(c.margin):  # margins differ between overall and slices: one tick per row
+                ax.plot([c.margin * k], [y], marker="|", ms=13, mew=2.2, color=COLORS[comp], alpha=0.9, zorder=2)
+                xs.append(c.margin * k)
             if math.isfinite(dl):
                 edge = DECISION_EDGE.get(c.decision)
                 hollow = c.decision == "too_small"
@@ -91,15 +94,13 @@ def forest_plot(d: ReportData, metric: str, max_slices: int = 24) -> bytes | Non
                         color=COLORS[comp], mfc="white" if hollow else COLORS[comp],
                         mec=edge or COLORS[comp], mew=1.8 if edge else 1, zorder=3)
                 xs.append(dl)
-                if c.decision in ("fail", "undecided", "too_small"):
+                if c.decision in ("fail", "undecided"):
                     ax.annotate(c.decision.replace("_", " "), (dl, y), xytext=(6, 3), textcoords="offset points",
                                 fontsize=7, color=edge or "#444")
-        margins = {c.margin for c in d.checks if c.comparison == comp and c.metric == metric and math.isfinite(c.margin)}
-        for j, m in enumerate(sorted(margins)):
-            ax.axvline(m * k, color=COLORS[comp], ls="--", lw=1.2,
-                       label=f"margin vs {comp}" if j == 0 else None)
-            xs.append(m * k)
         ax.plot([], [], color=COLORS[comp], lw=2.2, marker="o", label=f"vs {comp} ({d.models.get(comp, comp)})")
+        ax.plot([], [], color=COLORS[comp], ls="none", marker="|", ms=11, mew=2.2, label=f"margin vs {comp}")
+    ax.plot([], [], ls="none", marker="D", ms=6, color="#888", mec=DECISION_EDGE["fail"], mew=1.8, label="fail")
+    ax.plot([], [], ls="none", marker="o", ms=6, mfc="white", mec="#999", label="too small to judge")
     ax.axvline(0, color="#555", lw=0.8)
     ax.set_yticks(range(len(slices)))
     ax.set_yticklabels(list(reversed(slices)), fontsize=8)
@@ -115,7 +116,7 @@ def forest_plot(d: ReportData, metric: str, max_slices: int = 24) -> bytes | Non
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.12 if len(slices) > 4 else -0.3),
-              ncol=4, frameon=False)
+              ncol=3, frameon=False)
     ax.set_title(f"{metric}: candidate {d.models.get('candidate', '')} per slice", fontsize=10, loc="left")
     return _png(fig)
 

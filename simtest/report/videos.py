@@ -3,7 +3,6 @@ on-board camera and the top-down view side by side (imageio and Pillow imported 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -41,8 +40,8 @@ def render_failure_gif(
     """Re-run `case` with `model_ref` and write a GIF of it to `path`.
 
     A frame (the named `views`, each `size` px high, side by side, with a caption strip) is
-    grabbed every `every` control steps (default: enough for about `max_frames` over the case's
-    horizon) and once more at the end. Rendering draws no random numbers, so the replay is the
+    grabbed every `every` control steps (default: a stride that doubles as needed to keep at
+    most `max_frames`) and once more at the end. Rendering draws no random numbers, so the replay is the
     stored episode step for step; `result.trace_digest` says so. `worker` defaults to a fresh
     `simtest.runner.EpisodeWorker(model_ref)` (closed afterwards); pass one to reuse it.
     """
@@ -51,20 +50,24 @@ def render_failure_gif(
         from simtest.runner import EpisodeWorker
 
         worker = EpisodeWorker(model_ref)
-    stride = every or max(1, math.ceil(max(case.horizon, 1) / max_frames))
     frames: list[Any] = []
-    state: dict[str, Any] = {"adapter": None, "step": 0, "info": {}}
+    # Without `every`: grab every step, and each time max_frames are held drop every other one and
+    # double the stride, so a short crash and a long timeout both get between max/2 and max frames.
+    state: dict[str, Any] = {"adapter": None, "step": 0, "info": {}, "stride": every or 1}
     label = getattr(model_ref, "label", str(model_ref))
 
     def observer(step: int, obs: Any, action: Any, info: dict, adapter: Any) -> None:
         state.update(adapter=adapter, step=step, info=info)
-        if step % stride == 0:
+        if step % state["stride"] == 0:
             frames.append(compose_frame([adapter.view(v, size=size) for v in views], _caption(label, step, info), size))
+            if every is None and len(frames) >= max_frames:
+                frames[:] = frames[1::2]  # keeps the frames at multiples of the doubled stride
+                state["stride"] *= 2
 
     try:
         result = worker.run(case, observer=observer)
         adapter = state["adapter"]
-        if adapter is not None and state["step"] % stride != 0:  # the last step shows how it ended
+        if adapter is not None and state["step"] % state["stride"] != 0:  # the last step shows how it ended
             try:
                 frames.append(compose_frame([adapter.view(v, size=size) for v in views],
                                             _caption(label, state["step"], state["info"]), size))

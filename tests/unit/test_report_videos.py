@@ -62,8 +62,8 @@ def test_gif_has_a_frame_every_few_steps_plus_the_last_one_side_by_side(tmp_path
     worker = FakeWorker(steps=47)
     r = videos.render_failure_gif(CASE, "m@1", tmp_path / "f.gif", size=64, max_frames=20, worker=worker)
     frames = iio.imread(r.path, index=None)
-    # horizon 100 / 20 frames -> every 5 steps: 5, 10, ..., 45 and the last step, 47
-    assert r.frames == 10 and frames.shape[0] == 10
+    # the stride doubles at 20 frames: steps 4, 8, ..., 44 (stride 4 after two halvings) and the last, 47
+    assert r.frames == 12 and frames.shape[0] == 12
     assert frames.shape[1] == 64 + 16  # caption strip on top
     assert frames.shape[2] == 64 + 4 + 64  # camera | gap | top-down (resized to the same height)
     assert {name for name, _ in worker.adapter.calls} == {"camera", "topdown"}
@@ -77,6 +77,16 @@ def test_gif_is_shrunk_until_it_fits_the_byte_budget(tmp_path):
     path = videos.write_gif(noisy, tmp_path / "big.gif", max_bytes=40_000)
     assert path.stat().st_size <= 40_000
     assert iio.imread(path, index=None).shape[0] >= 2
+
+
+def test_a_fixed_stride_grabs_every_nth_step_and_the_last(tmp_path):
+    r = videos.render_failure_gif(CASE, "m@1", tmp_path / "f.gif", size=32, every=10, worker=FakeWorker(steps=47))
+    assert r.frames == 5  # 10, 20, 30, 40 and 47
+
+
+def test_a_short_episode_still_gets_a_frame_per_step(tmp_path):
+    r = videos.render_failure_gif(CASE, "m@1", tmp_path / "f.gif", size=32, max_frames=40, worker=FakeWorker(steps=16))
+    assert r.frames == 16
 
 
 def test_no_rendered_view_is_a_clear_error(tmp_path):
