@@ -63,13 +63,18 @@ def test_too_small_slice_says_how_many_cases_it_would_need(frames):
     assert "| n_obstacles=[4,6] | 9 |" in text and "too small (needs n≈85)" in text
 
 
-def test_summary_stays_under_60_lines_with_many_slices_and_failures(frames):
-    text = summary(handmade_verdict("fail", frames=frames, extra_slices=30, failures=40), frames)
+def test_summary_stays_under_60_lines_when_everything_fails(frames):
+    import dataclasses
+
+    v = handmade_verdict("fail", frames=frames, extra_slices=30, failures=40)
+    v = dataclasses.replace(v, checks=tuple(dataclasses.replace(c, decision="fail", blocking=True) for c in v.checks))
+    text = summary(v, frames)
     lines = text.splitlines()
     assert len(lines) < 60
     assert sum(1 for line in lines if line.startswith("- `")) == 10
     assert "30 more in report.html" in text
     assert "more slices in report.html" in text
+    assert f"| ... | {len(v.checks) - 8} more in report.html |" in text
 
 
 def test_summary_without_reference_has_no_reference_column(frames):
