@@ -132,14 +132,12 @@ def gate(
     log: TextIO = sys.stderr,
 ) -> GateOutcome:
     from simtest.compare import cases_in_slices, compare, undecided_slices
-    from simtest.policy import load_policy
+    from simtest.policy import GatePolicy, load_policy
 
     loaded = load_suite(suite_path)
     metrics = suite_metrics(loaded)
     policy_file = policy_path or loaded.policy_path
-    if policy_file is None:
-        raise UsageError(f"{suite_path}: no gate policy; add `policy: <file>` to the suite or pass --policy")
-    policy = load_policy(policy_file, metrics)
+    policy = load_policy(policy_file, metrics) if policy_file else GatePolicy.default()
     models = {"candidate": registry.resolve_model(candidate), "baseline": registry.resolve_model(baseline)}
     if reference:
         models["reference"] = registry.resolve_model(reference)
@@ -172,7 +170,8 @@ def gate(
     finally:
         executor.close()
     out = Path(out_dir or default_out_dir())
-    reports = _write_reports(out, verdict, frames, models, runs, loaded)
+    reports = _write_reports(out, verdict, frames, models, runs, loaded,
+                             extra={"videos": 3, "cases": cases, "metrics": metrics})
     return GateOutcome(verdict, _exit_code(verdict), out, reports, runs, episodes=len(cases))
 
 
@@ -180,7 +179,7 @@ def compare_runs(candidate_dir: str, baseline_dir: str, reference_dir: str | Non
                  out_dir: str | None) -> GateOutcome:
     """Judge stored runs: no simulation. The same inputs give the same verdict.json."""
     from simtest.compare import compare
-    from simtest.policy import load_policy
+    from simtest.policy import GatePolicy, load_policy
     from simtest.store import open_run_path
 
     runs = {"candidate": open_run_path(candidate_dir), "baseline": open_run_path(baseline_dir)}
@@ -191,14 +190,11 @@ def compare_runs(candidate_dir: str, baseline_dir: str, reference_dir: str | Non
     metrics: dict[str, dict] = {}
     for env in envs:
         metrics.update(registry.env_info(env).metrics)
-    policy_file = policy_path or runs["candidate"].manifest.get("policy")
-    if not policy_file:
-        raise UsageError("no gate policy: pass --policy PATH")
-    policy = load_policy(policy_file, metrics)
+    policy = load_policy(policy_path, metrics) if policy_path else GatePolicy.default()
     verdict = compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, metrics)
     models = {role: _model_from_manifest(run) for role, run in runs.items()}
     out = Path(out_dir or default_out_dir())
-    reports = _write_reports(out, verdict, frames, models, runs, None)
+    reports = _write_reports(out, verdict, frames, models, runs, None, extra={"metrics": metrics})
     return GateOutcome(verdict, _exit_code(verdict), out, reports, runs)
 
 
@@ -215,7 +211,8 @@ def default_out_dir() -> str:
     return str(Path(".simtest/reports") / time.strftime("%Y%m%d-%H%M%S"))
 
 
-def _write_reports(out: Path, verdict: Any, frames: dict, models: dict, runs: dict, loaded: LoadedSuite | None) -> dict:
+def _write_reports(out: Path, verdict: Any, frames: dict, models: dict, runs: dict, loaded: LoadedSuite | None,
+                   extra: dict | None = None) -> dict:
     from simtest.report import write_reports
 
     cand = models["candidate"]
@@ -231,8 +228,8 @@ def _write_reports(out: Path, verdict: Any, frames: dict, models: dict, runs: di
         "runs": {role: str(r.path) for role, r in runs.items()},
         "suite": loaded.path if loaded else None,
         "replay_command": replay_command,
+        **(extra or {}),
     }
-    out.mkdir(parents=True, exist_ok=True)
     return write_reports(out, verdict, frames, context)
 
 

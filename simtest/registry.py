@@ -99,6 +99,15 @@ def env_info(env_id: str) -> EnvInfo:
         return envs[env_id]
     import gymnasium  # moderate import; only for ids simtest does not declare
 
+    if ":" in env_id:  # gymnasium's "module:EnvId": importing the module registers the id
+        module, _, bare = env_id.partition(":")
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise UnknownEnvError(f'env id "{env_id}": cannot import module "{module}" ({exc}); '
+                                  "install it or fix the module name") from None
+        if bare in gymnasium.envs.registry:
+            return EnvInfo(id=env_id)
     gym_ids = set(gymnasium.envs.registry)
     if env_id in gym_ids:
         return EnvInfo(id=env_id)
