@@ -78,6 +78,7 @@ class CheckResult:
     p_adjusted: float | None = None
     safety: bool = False
     kind: str = "binary"  # binary | continuous | gap
+    holds: bool = True  # a blocking check that is undecided holds the gate (prove_within_margin)
 
     def to_json(self) -> dict:
         return {k: _clean(v) for k, v in asdict(self).items()}
@@ -444,7 +445,8 @@ def compare(candidate: pd.DataFrame, baseline: pd.DataFrame, reference: pd.DataF
                     margin = margin * abs(base_mean) if math.isfinite(base_mean) else margin
                 alpha_eff = alpha  # refined after the family size is known (too-small floor)
                 meta = {"comparison": comp, "metric": metric, "slice": sname, "margin": margin,
-                        "blocking": is_blocking, "safety": mp.safety, "kind": "binary" if binary else "continuous"}
+                        "blocking": is_blocking, "safety": mp.safety, "kind": "binary" if binary else "continuous",
+                        "holds": mp.prove_within_margin}
                 if binary:
                     raw = (meta, dict(g_cand=good_c[in_slice], g_other=good_o[in_slice], raw_cand=vc[in_slice],
                                       raw_other=vo[in_slice]))
@@ -469,11 +471,11 @@ def compare(candidate: pd.DataFrame, baseline: pd.DataFrame, reference: pd.DataF
     computed.extend(_gap_checks(cand, runs, pairs_by_comp, masks, policy, decls, alpha, alpha_pass, sequential, reasons))
 
     checks = _decide(computed, policy, alpha)
-    undecided = sorted({c.slice for c in checks if c.blocking and c.decision in ("undecided", "too_small")
-                        and c.kind != "gap"} | {s for c in checks if c.blocking and c.kind == "gap"
-                                               and c.decision in ("undecided", "too_small")
-                                               for s in _gap_slices(c.slice, policy)})
+    open_ = [c for c in checks if c.blocking and c.holds and c.decision in ("undecided", "too_small")]
+    undecided = sorted({c.slice for c in open_ if c.kind != "gap"}
+                       | {s for c in open_ if c.kind == "gap" for s in _gap_slices(c.slice, policy)})
     verdict = _overall(checks, infra, policy, reasons, scenario_changes, missing)
+    reasons = list(dict.fromkeys(reasons))  # one line per distinct reason, first-seen order
     new_failures = _new_failures(cand, runs["baseline"], pairs_by_comp["baseline"])
     return Verdict(verdict=verdict, checks=tuple(checks), reasons=tuple(reasons), infra=infra,
                    new_failures=tuple(new_failures), scenario_changes=tuple(scenario_changes),
@@ -507,7 +509,7 @@ def _gap_checks(cand, runs, pairs_by_comp, masks, policy, decls, alpha, alpha_pa
     out = []
     for gap in policy.slice_gaps:
         meta = {"comparison": gap.against, "metric": gap.metric, "slice": gap.label, "margin": gap.margin,
-                "blocking": gap.blocking, "safety": False, "kind": "gap"}
+                "blocking": gap.blocking, "safety": False, "kind": "gap", "holds": True}
         comp = gap.against if gap.against in runs else "baseline"
         if comp != gap.against:
             meta["comparison"] = comp
@@ -615,7 +617,7 @@ def _decide(computed: list[tuple[dict, _Raw]], policy: GatePolicy, alpha: float)
             lower=r.lower, upper=r.upper, p_value=r.p_fail, decision=decision, margin=margin,
             blocking=meta["blocking"], candidate_value=r.cand_value, baseline_value=r.other_value,
             needed_n=r.needed_n if decision in ("too_small", "undecided") else None, note=r.note,
-            p_adjusted=adj[i], safety=safety, kind=meta["kind"]))
+            p_adjusted=adj[i], safety=safety, kind=meta["kind"], holds=meta["holds"]))
     return out
 
 
@@ -645,7 +647,7 @@ def _overall(checks: list[CheckResult], infra: dict, policy: GatePolicy, reasons
     for c in failed:
         reasons.append(f"{c.metric} regressed vs {c.comparison} in {c.slice}: delta {c.delta:+.3f} "
                        f"[{c.lower:+.3f}, {c.upper:+.3f}], margin {c.margin:g}")
-    open_ = [c for c in checks if c.blocking and c.decision in ("undecided", "too_small")]
+    open_ = [c for c in checks if c.blocking and c.holds and c.decision in ("undecided", "too_small")]
     for c in open_:
         need = f"; about {c.needed_n} pairs needed" if c.needed_n else ""
         reasons.append(f"{c.metric} vs {c.comparison} in {c.slice} is {c.decision.replace('_', ' ')} "

@@ -11,6 +11,9 @@ Assumptions (documented here because the statistics depend on them):
 - `blocking: true` on a metric puts (overall + every `blocking_slices` entry) x that metric x
   (baseline, reference) into the Holm family (overall only with `blocking_in_slices: false`).
   Everything else is diagnostic (BH warnings). Keep the family short: Holm divides alpha by its size.
+- `prove_within_margin: false` (the default for `errors`): an undecided blocking check is reported
+  but does not hold the gate; only a confident regression blocks. Rare events cannot be shown to
+  be within a small margin on a CI-sized suite.
 - Two built-in metrics exist for every env: `passed` (binary, higher is better: the episode
   completed and every scenario check held) and `errors` (binary, lower is better: the episode
   ended in agent_error or timeout; a safety check by default).
@@ -73,6 +76,9 @@ class MetricPolicy(BaseModel):
     safety: bool = Field(False, description="fail on any confident increase (lower bound > 0)")
     blocking: bool = Field(False, description="part of the blocking family (overall + blocking slices)")
     blocking_in_slices: bool = Field(True, description="false: blocking in the overall slice only")
+    prove_within_margin: bool = Field(True, description=(
+        "blocking checks must show the regression is within the margin (pass) or the gate fails at the "
+        "budget cap; false: they block only on a confident regression (rare events such as errors)"))
 
     def margin(self, comparison: str, overall: bool) -> float:
         if comparison == "baseline":
@@ -223,7 +229,7 @@ class GatePolicy(BaseModel):
 # increase fails); the pass margins only say when "no more errors" counts as shown.
 _ERRORS_DEFAULT = MetricPolicy(margin_baseline=0.02, margin_reference=0.05, slice_margin_baseline=0.05,
                                slice_margin_reference=0.08, safety=True, blocking=True,
-                               blocking_in_slices=False)
+                               blocking_in_slices=False, prove_within_margin=False)
 
 
 

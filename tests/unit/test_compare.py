@@ -392,3 +392,22 @@ def test_verdict_json_has_the_design_format_and_is_deterministic():
         assert chk["comparison"] in ("baseline", "reference")
         assert chk["decision"] in ("pass", "fail", "undecided", "warn", "too_small")
     assert {"infra", "new_failures", "scenario_changes", "undecided_blocking", "reasons"} <= set(j1)
+
+
+def test_an_undecided_rare_event_check_is_reported_but_does_not_hold_the_gate():
+    base, cand = pair(0, 0, 300)
+    outcome = ["completed"] * 298 + ["agent_error"] * 2  # two more errors: no confident increase
+    pol = policy(metrics={"passed": {"blocking": True, "margin_baseline": 0.05},
+                          "errors": {"safety": True, "blocking": True, "margin_baseline": 0.005,
+                                     "prove_within_margin": False}})
+    v = compare(run(cand, outcome=outcome), run(base), None, pol, DECL)
+    errors = check(v, "errors")
+    assert errors.decision in ("undecided", "too_small") and errors.blocking and not errors.holds
+    assert v.verdict == "pass" and undecided_slices(v) == []
+
+
+def test_a_reason_is_given_once_even_when_both_comparisons_see_it():
+    base, cand = pair(0, 0, 60)
+    pol = policy(metrics={"passed": {"blocking": True, "margin_baseline": 0.05}, "min_clearance": {}})
+    v = compare(run(cand), run(base), run(base), pol, DECL)  # no metric_min_clearance column anywhere
+    assert sum("min_clearance" in r for r in v.reasons) == 1
