@@ -157,7 +157,10 @@ def sample_params(
             tries = 0
             while len(got) < per_point and tries < 50:
                 need = per_point - len(got)
-                u = _unit(sampler, len(drawn), need if tries == 0 else need * 4, rng)
+                # first exactly what is needed (no rejections: the samples are the sampler's own
+                # points); then large batches, so constraints that hold for 0.2 % of the space (what
+                # `simtest validate` accepts) still fill every sample
+                u = _unit(sampler, len(drawn), need if tries == 0 else max(need * 8, 512), rng)
                 for row in u:
                     p = dict(gp)
                     p.update({n: _from_unit(d, x) for (n, d), x in zip(drawn.items(), row)})

@@ -19,6 +19,8 @@ Loc = tuple  # a path into the document: ("params", "lighting", 0)
 # give nodes with marks and use the same safe constructor.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+_PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+
 # Aliases let a few lines expand into billions of nodes ("billion laughs"); an authored file
 # never comes close to this many.
 MAX_NODES = 100_000
@@ -137,6 +139,10 @@ def _build_document(loader: Any, root: yaml.Node | None, file: str, error_cls: t
             raise _TooBig
         values[loc] = _mark(node)
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            if node.tag not in _PLAIN_TAGS:  # e.g. !!python/object: never constructed, never ignored
+                problems.append(Problem(file, jsonpath(loc), f"unsupported YAML tag {node.tag}; remove it",
+                                        *_mark(node)))
+                return None
             if id(node) in active:
                 problems.append(Problem(file, jsonpath(loc), "an alias refers to a value that contains it "
                                         "(a recursive structure); replace the alias with a copy", *_mark(node)))
