@@ -35,6 +35,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 from simtest import slicing, stats
 from simtest.errors import ComparisonError
@@ -279,93 +280,6 @@ def _metric_values(frame: pd.DataFrame, metric: str) -> np.ndarray | None:
 # --------------------------------------------------------------------------- per-check statistics
 
 
-@dataclass(frozen=True)
-class _Raw:
-    n: int
-    delta: float
-    lower: float
-    upper: float
-    p_fail: float
-    cand_value: float
-    other_value: float
-    needed_n: int | None
-    small: bool
-    note: str
-
-
-def _binary_check(g_cand: np.ndarray, g_other: np.ndarray, margin: float, safety: bool, alpha: float,
-                  alpha_eff: float, sequential: bool, alpha_pass: float, raw_cand: np.ndarray,
-                  raw_other: np.ndarray) -> _Raw:
-    n = int(g_cand.size)
-    b = int(np.sum((g_other == 1) & (g_cand == 0)))  # only the comparator was good: regression
-    c = int(np.sum((g_other == 0) & (g_cand == 1)))  # only the candidate was good
-    cv = float(raw_cand.mean()) if n else math.nan
-    ov = float(raw_other.mean()) if n else math.nan
-    if n == 0:
-        return _Raw(0, math.nan, math.nan, math.nan, 1.0, cv, ov, None, True, "no paired episodes")
-    delta = (b - c) / n
-    m_fail = 0.0 if safety else margin
-    if sequential:
-        grid = stats.bet_grid(margin if margin > 0 else 0.05)
-        lower, upper = stats.betting_bounds(b, n - b - c, c, alpha, alpha_pass, grid)
-        p = stats.betting_p(b, n - b - c, c, m_fail, "greater", grid)
-        k_min = _seq_min_discordant(alpha_eff, margin)
-        note = f"anytime-valid; {b} worse / {c} better of {n} pairs"
-    else:
-        lower, upper = stats.tango_bounds(b, c, n, alpha)
-        p = stats.mcnemar_p(b, c) if m_fail == 0 else stats.tango_p(b, c, n, m_fail, "greater")
-        k_min = stats.min_discordant(alpha_eff)
-        note = f"{b} worse / {c} better of {n} pairs"
-    psi = (b + c) / n
-    effect = margin if margin > 0 else 0.05
-    needed = max(stats.connor_n(psi, effect, alpha_eff), math.ceil(k_min / max(psi, effect)))
-    small = (b + c) < k_min
-    return _Raw(n, delta, float(lower), float(upper), float(p), cv, ov, int(needed), small, note)
-
-
-_SEQ_KMIN: dict[tuple, int] = {}
-
-
-def _seq_min_discordant(alpha: float, margin: float) -> int:
-    """Fewest discordant pairs (all regressions) with which the sequential test can reject."""
-    key = (round(alpha, 12), round(margin, 12))
-    if key not in _SEQ_KMIN:
-        grid = stats.bet_grid(margin if margin > 0 else 0.05)
-        k = 1
-        while stats.betting_log_wealth(k, 0, 0, 0.0, "greater", grid) < math.log(1 / alpha) and k < 10_000:
-            k += 1
-        _SEQ_KMIN[key] = k
-    return _SEQ_KMIN[key]
-
-
-def _continuous_check(d: np.ndarray, margin: float, safety: bool, alpha: float, alpha_eff: float,
-                      sequential: bool, alpha_pass: float, seed: np.random.SeedSequence,
-                      raw_cand: np.ndarray, raw_other: np.ndarray) -> _Raw:
-    n = int(d.size)
-    cv = float(np.nanmean(raw_cand)) if n and np.isfinite(raw_cand).any() else math.nan
-    ov = float(np.nanmean(raw_other)) if n and np.isfinite(raw_other).any() else math.nan
-    if n == 0:
-        return _Raw(0, math.nan, math.nan, math.nan, 1.0, cv, ov, None, True, "no paired episodes")
-    delta = float(d.mean())
-    m_fail = 0.0 if safety else margin
-    s_boot, s_perm = seed.spawn(2)
-    if sequential:
-        lower, _ = stats.normal_mixture_bounds(d, alpha, alpha)
-        _, upper = stats.normal_mixture_bounds(d, alpha_pass, alpha_pass)
-        p = stats.normal_mixture_p(d, m_fail, "greater")
-        n_min = 10  # the asymptotic sequence needs a handful of pairs before it means anything
-        note = "anytime-valid (asymptotic)"
-    else:
-        lower, upper = stats.mean_bounds(d, alpha, seed=s_boot)
-        p = stats.mean_p(d, m_fail, "greater", seed=s_perm)
-        n_min = max(2, math.ceil(math.log2(1 / alpha_eff)))  # sign-flip p >= 2^-n
-        note = "bootstrap" if n <= stats.BOOT_MAX_N else "normal approximation (large n)"
-    sd = float(d.std(ddof=1)) if n > 1 else math.nan
-    effect = margin if margin > 0 else (0.5 * sd if math.isfinite(sd) and sd > 0 else 0.0)
-    needed = stats.continuous_needed_n(sd, effect, alpha_eff) if math.isfinite(sd) else None
-    return _Raw(n, delta, float(lower), float(upper), float(p), cv, ov, needed, n < n_min, note)
-
-
 # --------------------------------------------------------------------------- compare
 
 
@@ -395,7 +309,7 @@ def compare(candidate: pd.DataFrame, baseline: pd.DataFrame, reference: pd.DataF
     blocking_slices = {"overall", *policy.blocking_slices}
 
     judged = [m for m in policy.judged_metrics()]
-    raw_checks: list[tuple[dict, _Raw]] = []
+    raw_checks: list[tuple[dict, dict]] = []  # (what the check is, its paired arrays)
     scenario_changes: list[ScenarioChange] = []
     missing: dict[str, dict] = {}
     pairs_by_comp: dict[str, _Pairs] = {}
@@ -443,7 +357,6 @@ def compare(candidate: pd.DataFrame, baseline: pd.DataFrame, reference: pd.DataF
                 if not binary and mp.relative:
                     base_mean = float(np.mean(xo[in_slice])) if in_slice.any() else math.nan
                     margin = margin * abs(base_mean) if math.isfinite(base_mean) else margin
-                alpha_eff = alpha  # refined after the family size is known (too-small floor)
                 meta = {"comparison": comp, "metric": metric, "slice": sname, "margin": margin,
                         "blocking": is_blocking, "safety": mp.safety, "kind": "binary" if binary else "continuous",
                         "holds": mp.prove_within_margin}
@@ -456,15 +369,15 @@ def compare(candidate: pd.DataFrame, baseline: pd.DataFrame, reference: pd.DataF
 
     n_blocking = max(1, sum(1 for meta, _ in raw_checks if meta["blocking"]) + sum(
         1 for g in policy.slice_gaps if g.blocking))
-    computed: list[tuple[dict, _Raw]] = []
+    computed: list[tuple[dict, stats.CheckStats]] = []
     for meta, data in raw_checks:
         a_eff = alpha / n_blocking if meta["blocking"] else alpha
         if meta["kind"] == "binary":
-            r = _binary_check(data["g_cand"], data["g_other"], meta["margin"], meta["safety"], alpha, a_eff,
+            r = stats.binary_check(data["g_cand"], data["g_other"], meta["margin"], meta["safety"], alpha, a_eff,
                               sequential, alpha_pass, data["raw_cand"], data["raw_other"])
         else:
             seed = stats.check_seed(policy.seed, meta["comparison"], meta["metric"], meta["slice"])
-            r = _continuous_check(data["d"], meta["margin"], meta["safety"], alpha, a_eff, sequential,
+            r = stats.continuous_check(data["d"], meta["margin"], meta["safety"], alpha, a_eff, sequential,
                                   alpha_pass, seed, data["raw_cand"], data["raw_other"])
         computed.append((meta, r))
 
@@ -515,7 +428,7 @@ def _gap_checks(cand, runs, pairs_by_comp, masks, policy, decls, alpha, alpha_pa
             meta["comparison"] = comp
         if gap.better not in masks or gap.worse not in masks or gap.metric not in decls:
             missing = [s for s in (gap.better, gap.worse) if s not in masks]
-            out.append((meta, _Raw(0, math.nan, math.nan, math.nan, 1.0, math.nan, math.nan, None, True,
+            out.append((meta, stats.CheckStats(0, math.nan, math.nan, math.nan, 1.0, math.nan, math.nan, None, True,
                                    f"slice(s) {', '.join(missing) or gap.metric} not present")))
             continue
         pairs = pairs_by_comp[comp]
@@ -523,7 +436,7 @@ def _gap_checks(cand, runs, pairs_by_comp, masks, policy, decls, alpha, alpha_pa
         better = policy.metric(gap.metric).direction or decl.get("better", "higher")
         vc_all, vo_all = _metric_values(cand, gap.metric), _metric_values(runs[comp], gap.metric)
         if vc_all is None or vo_all is None:
-            out.append((meta, _Raw(0, math.nan, math.nan, math.nan, 1.0, math.nan, math.nan, None, True,
+            out.append((meta, stats.CheckStats(0, math.nan, math.nan, math.nan, 1.0, math.nan, math.nan, None, True,
                                    f'metric "{gap.metric}" missing from the results')))
             continue
         ci, oi = pairs.cand_idx[pairs.ok], pairs.other_idx[pairs.ok]
@@ -543,49 +456,30 @@ def _gap_checks(cand, runs, pairs_by_comp, masks, policy, decls, alpha, alpha_pa
         mb, mw = masks[gap.better][ci], masks[gap.worse][ci]
         nb, nw = int(mb.sum()), int(mw.sum())
         if nb < 2 or nw < 2:
-            out.append((meta, _Raw(nb + nw, math.nan, math.nan, math.nan, 1.0, math.nan, math.nan, None, True,
+            out.append((meta, stats.CheckStats(nb + nw, math.nan, math.nan, math.nan, 1.0, math.nan, math.nan, None, True,
                                    f"{nw} pairs in {gap.worse}, {nb} in {gap.better}")))
             continue
         delta = float(d[mw].mean() - d[mb].mean())
         se = math.sqrt(d[mw].var(ddof=1) / nw + d[mb].var(ddof=1) / nb)
-        from scipy import stats as sps
-
         if sequential:
             # anytime-valid in the same asymptotic sense as the continuous checks
             n_eff = nb + nw
             sd_eff = se * math.sqrt(n_eff)
             lower = delta - stats.normal_mixture_radius(n_eff, sd_eff, alpha)
             upper = delta + stats.normal_mixture_radius(n_eff, sd_eff, alpha_pass)
-            p = _nm_p_from(delta - gap.margin, n_eff, sd_eff)
+            p = stats.normal_mixture_p_from(delta - gap.margin, n_eff, sd_eff)
         else:
             z = sps.norm.ppf(1 - alpha)
             lower, upper = delta - z * se, delta + z * se
             p = float(sps.norm.sf((delta - gap.margin) / se)) if se > 0 else float(delta - gap.margin <= 0)
         cg = float(gap_c(mb) - gap_c(mw))
         og = float(gap_o(mb) - gap_o(mw))
-        out.append((meta, _Raw(nb + nw, delta, float(lower), float(upper), float(p), cg, og, None,
+        out.append((meta, stats.CheckStats(nb + nw, delta, float(lower), float(upper), float(p), cg, og, None,
                                False, f"gap {gap.better} minus {gap.worse}: candidate {cg:+.3f}, {comp} {og:+.3f}")))
     return out
 
 
-def _nm_p_from(gap: float, n: float, sd: float) -> float:
-    if gap <= 0:
-        return 1.0
-    if sd <= 0:
-        return 0.0
-    lo, hi = 1e-16, 0.5
-    if stats.normal_mixture_radius(n, sd, hi) >= gap:
-        return 1.0
-    for _ in range(60):
-        mid = math.sqrt(lo * hi)
-        if stats.normal_mixture_radius(n, sd, mid) < gap:
-            hi = mid
-        else:
-            lo = mid
-    return float(hi)
-
-
-def _decide(computed: list[tuple[dict, _Raw]], policy: GatePolicy, alpha: float) -> list[CheckResult]:
+def _decide(computed: list[tuple[dict, stats.CheckStats]], policy: GatePolicy, alpha: float) -> list[CheckResult]:
     blocking_idx = [i for i, (m, _) in enumerate(computed) if m["blocking"]]
     other_idx = [i for i, (m, _) in enumerate(computed) if not m["blocking"]]
     adj = [math.nan] * len(computed)

@@ -20,6 +20,7 @@ Assumptions:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -29,8 +30,9 @@ from scipy import stats
 __all__ = [
     "BOOT_MAX_N", "mcnemar_p", "tango_stat", "tango_bounds", "tango_p", "connor_n", "min_discordant",
     "mean_bounds", "mean_p", "holm", "bh", "bet_grid", "betting_log_wealth", "betting_bounds", "betting_p",
-    "normal_mixture_radius", "normal_mixture_bounds", "normal_mixture_p", "continuous_needed_n",
-    "check_seed", "sequential_binary_decision", "fixed_binary_decision", "FAIL", "PASS", "UNDECIDED",
+    "normal_mixture_radius", "normal_mixture_bounds", "normal_mixture_p", "normal_mixture_p_from", "continuous_needed_n",
+    "check_seed", "sequential_binary_decision", "fixed_binary_decision", "FAIL", "PASS", "UNDECIDED", "CheckStats", "binary_check", "continuous_check",
+    "seq_min_discordant",
 ]
 
 BOOT_MAX_N = 2000
@@ -340,16 +342,21 @@ def normal_mixture_p(d: np.ndarray, m: float, side: str = "greater", tune_n: int
         return 1.0
     mean, sd = float(d.mean()), float(d.std(ddof=1))
     gap = (mean - m) if side == "greater" else (m - mean)
+    return normal_mixture_p_from(gap, d.size, sd, tune_n)
+
+
+def normal_mixture_p_from(gap: float, n: float, sd: float, tune_n: int = NM_TUNE_N) -> float:
+    """normal_mixture_p from summary values: gap = estimate minus the null value on the tested side."""
     if gap <= 0:
         return 1.0
     if sd == 0:
         return 0.0
     lo, hi = 1e-16, 0.5
-    if normal_mixture_radius(d.size, sd, hi, tune_n) >= gap:
+    if normal_mixture_radius(n, sd, hi, tune_n) >= gap:
         return 1.0
     for _ in range(60):
         mid = math.sqrt(lo * hi)
-        if normal_mixture_radius(d.size, sd, mid, tune_n) < gap:
+        if normal_mixture_radius(n, sd, mid, tune_n) < gap:
             hi = mid
         else:
             lo = mid
@@ -386,3 +393,97 @@ def fixed_binary_decision(b, c, n, margin: float, *, alpha: float = 0.05, safety
     clears = (np.asarray(lower) > 0) if safety else (np.asarray(lower) >= margin)
     fail = (np.asarray(p) <= alpha) & clears
     return np.where(fail, FAIL, np.where(np.asarray(upper) < margin, PASS, UNDECIDED))
+
+
+# --------------------------------------------------------------------------- one check
+
+
+@dataclass(frozen=True)
+class CheckStats:
+    """One check's numbers before multiplicity: regression-oriented delta and one-sided bounds,
+    the p-value of the fail hypothesis, both runs' means, the pairs a fixed design would need, and
+    whether the sample is below the floor at which the check could ever fail."""
+
+    n: int
+    delta: float
+    lower: float
+    upper: float
+    p_fail: float
+    cand_value: float
+    other_value: float
+    needed_n: int | None
+    small: bool
+    note: str
+
+
+def binary_check(g_cand: np.ndarray, g_other: np.ndarray, margin: float, safety: bool, alpha: float,
+                  alpha_eff: float, sequential: bool, alpha_pass: float, raw_cand: np.ndarray,
+                  raw_other: np.ndarray) -> CheckStats:
+    """Paired binary check. g_*: 1 = the good outcome per pair; raw_*: the metric values (for the
+    reported means). Fixed-n: Tango bounds, exact McNemar (margin 0 or safety) or Tango score p;
+    sequential: betting bounds (upper at alpha_pass) and p. alpha_eff sets the too-small floor."""
+    n = int(g_cand.size)
+    b = int(np.sum((g_other == 1) & (g_cand == 0)))  # only the comparator was good: regression
+    c = int(np.sum((g_other == 0) & (g_cand == 1)))  # only the candidate was good
+    cv = float(raw_cand.mean()) if n else math.nan
+    ov = float(raw_other.mean()) if n else math.nan
+    if n == 0:
+        return CheckStats(0, math.nan, math.nan, math.nan, 1.0, cv, ov, None, True, "no paired episodes")
+    delta = (b - c) / n
+    m_fail = 0.0 if safety else margin
+    if sequential:
+        grid = bet_grid(margin if margin > 0 else 0.05)
+        lower, upper = betting_bounds(b, n - b - c, c, alpha, alpha_pass, grid)
+        p = betting_p(b, n - b - c, c, m_fail, "greater", grid)
+        k_min = seq_min_discordant(alpha_eff, margin)
+        note = f"anytime-valid; {b} worse / {c} better of {n} pairs"
+    else:
+        lower, upper = tango_bounds(b, c, n, alpha)
+        p = mcnemar_p(b, c) if m_fail == 0 else tango_p(b, c, n, m_fail, "greater")
+        k_min = min_discordant(alpha_eff)
+        note = f"{b} worse / {c} better of {n} pairs"
+    psi = (b + c) / n
+    effect = margin if margin > 0 else 0.05
+    needed = max(connor_n(psi, effect, alpha_eff), math.ceil(k_min / max(psi, effect)))
+    small = (b + c) < k_min
+    return CheckStats(n, delta, float(lower), float(upper), float(p), cv, ov, int(needed), small, note)
+
+
+@functools.lru_cache(maxsize=256)
+def seq_min_discordant(alpha: float, margin: float) -> int:
+    """Fewest discordant pairs (all regressions) with which the sequential test can reject."""
+    grid = bet_grid(margin if margin > 0 else 0.05)
+    k = 1
+    while betting_log_wealth(k, 0, 0, 0.0, "greater", grid) < math.log(1 / alpha) and k < 10_000:
+        k += 1
+    return k
+
+
+def continuous_check(d: np.ndarray, margin: float, safety: bool, alpha: float, alpha_eff: float,
+                      sequential: bool, alpha_pass: float, seed: np.random.SeedSequence,
+                      raw_cand: np.ndarray, raw_other: np.ndarray) -> CheckStats:
+    """Paired continuous check on regression-oriented differences d. Fixed-n: bootstrap/t hull
+    bounds, sign-flip permutation p; sequential: normal-mixture bounds and p."""
+    n = int(d.size)
+    cv = float(np.nanmean(raw_cand)) if n and np.isfinite(raw_cand).any() else math.nan
+    ov = float(np.nanmean(raw_other)) if n and np.isfinite(raw_other).any() else math.nan
+    if n == 0:
+        return CheckStats(0, math.nan, math.nan, math.nan, 1.0, cv, ov, None, True, "no paired episodes")
+    delta = float(d.mean())
+    m_fail = 0.0 if safety else margin
+    s_boot, s_perm = seed.spawn(2)
+    if sequential:
+        lower, _ = normal_mixture_bounds(d, alpha, alpha)
+        _, upper = normal_mixture_bounds(d, alpha_pass, alpha_pass)
+        p = normal_mixture_p(d, m_fail, "greater")
+        n_min = 10  # the asymptotic sequence needs a handful of pairs before it means anything
+        note = "anytime-valid (asymptotic)"
+    else:
+        lower, upper = mean_bounds(d, alpha, seed=s_boot)
+        p = mean_p(d, m_fail, "greater", seed=s_perm)
+        n_min = max(2, math.ceil(math.log2(1 / alpha_eff)))  # sign-flip p >= 2^-n
+        note = "bootstrap" if n <= BOOT_MAX_N else "normal approximation (large n)"
+    sd = float(d.std(ddof=1)) if n > 1 else math.nan
+    effect = margin if margin > 0 else (0.5 * sd if math.isfinite(sd) and sd > 0 else 0.0)
+    needed = continuous_needed_n(sd, effect, alpha_eff) if math.isfinite(sd) else None
+    return CheckStats(n, delta, float(lower), float(upper), float(p), cv, ov, needed, n < n_min, note)
