@@ -10,6 +10,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from simtest import stats
 from simtest.compare import CheckResult, Verdict, cases_in_slices, compare, undecided_slices
@@ -411,3 +413,33 @@ def test_a_reason_is_given_once_even_when_both_comparisons_see_it():
     pol = policy(metrics={"passed": {"blocking": True, "margin_baseline": 0.05}, "min_clearance": {}})
     v = compare(run(cand), run(base), run(base), pol, DECL)  # no metric_min_clearance column anywhere
     assert sum("min_clearance" in r for r in v.reasons) == 1
+
+
+# --------------------------------------------------------------------------- properties
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.booleans(), st.booleans(), st.sampled_from(["day", "night"])), min_size=4, max_size=60),
+       st.booleans())
+def test_compare_properties_on_random_paired_outcomes(rows, sequential):
+    base = np.array([r[0] for r in rows])
+    cand = np.array([r[1] for r in rows])
+    lighting = [r[2] for r in rows]
+    pol = policy(slices={"tags": False, "params": {"lighting": {}}}, adaptive={"enabled": sequential})
+    b, c = run(base, lighting=lighting), run(cand, lighting=lighting)
+    v = compare(c, b, None, pol, DECL)
+    swapped = compare(b, c, None, pol, DECL)
+    shuffled = compare(c.iloc[::-1], b.sample(frac=1, random_state=0), None, pol, DECL)
+    assert v.to_json() == shuffled.to_json()  # row order never matters
+    json.dumps(v.to_json(), allow_nan=False)
+    for chk in v.checks:
+        if chk.n == 0:
+            continue
+        twin = check(swapped, chk.metric, chk.slice)
+        assert twin.delta == pytest.approx(-chk.delta)  # swapping the runs negates the regression
+        assert chk.lower <= chk.delta + 1e-9 and chk.delta <= chk.upper + 1e-9
+        assert chk.decision in ("pass", "fail", "undecided", "warn", "too_small")
+        if chk.decision == "fail":
+            assert chk.lower > 0 or chk.lower >= chk.margin
+    overall = check(v)
+    assert overall.n == len(rows)
+    assert overall.delta == pytest.approx((np.sum(base & ~cand) - np.sum(~base & cand)) / len(rows))
