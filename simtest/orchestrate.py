@@ -4,6 +4,7 @@ the cluster sweep are the same pipeline: plan -> run missing cases -> store -> c
 from __future__ import annotations
 
 import hashlib
+import math
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -151,7 +152,9 @@ def gate(
         frames = {role: _select(run.read(), cases) for role, run in runs.items()}
         verdict = compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, metrics)
         s = loaded.suite
-        for round_ in range(1, s.max_extra_rounds + 1):
+        # extra rounds: the suite's budget, capped by the policy (cap_factor x the base allocation)
+        rounds = min(s.max_extra_rounds, max(0, math.ceil(policy.adaptive.cap_factor) - 1))
+        for round_ in range(1, rounds + 1):
             slices = undecided_slices(verdict)
             if not slices:
                 break

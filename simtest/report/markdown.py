@@ -11,8 +11,8 @@ __all__ = ["render_summary", "verdict_line", "why_line"]
 
 ICON = {"pass": "✅", "fail": "❌", "invalid": "⚠️", "undecided": "❔", "warn": "⚠️", "too_small": "·"}
 MAX_PROBLEMS = 8
-MAX_SLICES = 14
-MAX_FAILURES = 10
+MAX_SLICES = 10
+MAX_FAILURES = 8
 
 
 def verdict_line(d: ReportData) -> str:
@@ -76,11 +76,38 @@ def render_summary(d: ReportData, links: dict[str, str] | None = None) -> str:
         if len(bad) > MAX_PROBLEMS:
             lines.append(f"| ... | {len(bad) - MAX_PROBLEMS} more in report.html | | | | | | |")
 
+    lines += _overall_table(d)
     lines += _slice_table(d)
     lines += _failures(d)
     if links:
         lines += ["", "Files: " + " · ".join(f"[{name}]({path})" for name, path in links.items())]
     return "\n".join(lines) + "\n"
+
+
+def _overall_table(d: ReportData) -> list[str]:
+    """Every judged metric overall, passes and improvements included: a trade (more clicks, less
+    engagement) must be visible at a glance, not only the checks that failed."""
+    metrics = list(dict.fromkeys(c.metric for c in d.checks if c.slice == "overall"))
+    if not metrics:
+        return []
+    has_ref = any(c.comparison == "reference" for c in d.checks)
+    head = "| metric |" + (" ref |" if has_ref else "") + " base | cand | Δ vs base | decision |"
+    sep = "|---|" + ("--:|" if has_ref else "") + "--:|--:|--:|---|"
+    out = ["", "**Overall, every judged metric** (Δ > 0: candidate worse)", "", head, sep]
+    for m in metrics:
+        cb, cr = d.check("baseline", m, "overall"), d.check("reference", m, "overall")
+        any_c = cb or cr
+        b, u = d.is_binary(m), d.units.get(m, "")
+        row = f"| {m}{' (blocking)' if any_c and any_c.blocking else ''} |"
+        if has_ref:
+            row += f" {fmt_value(cr.baseline_value, b, u) if cr else ''} |"
+        row += (f" {fmt_value(cb.baseline_value, b, u) if cb else ''} | {fmt_value(any_c.candidate_value, b, u) if any_c else ''} |"
+                f" {fmt_delta(cb.delta, b, u) if cb else ''} |")
+        decisions = [c.decision for c in (cb, cr) if c is not None]
+        worst = min(decisions, key=lambda x: DECISION_ORDER.get(x, 9)) if decisions else ""
+        row += f" {ICON.get(worst, '')} {worst} |"
+        out.append(row)
+    return out
 
 
 def _slice_table(d: ReportData) -> list[str]:

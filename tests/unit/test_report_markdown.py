@@ -71,10 +71,18 @@ def test_summary_stays_under_60_lines_when_everything_fails(frames):
     text = summary(v, frames)
     lines = text.splitlines()
     assert len(lines) < 60
-    assert sum(1 for line in lines if line.startswith("- `")) == 10
-    assert "30 more in report.html" in text
+    assert sum(1 for line in lines if line.startswith("- `")) == 8
+    assert "32 more in report.html" in text
     assert "more slices in report.html" in text
     assert f"| ... | {len(v.checks) - 8} more in report.html |" in text
+
+
+def test_summary_shows_every_overall_metric_including_improvements(frames):
+    text = summary(handmade_verdict("fail", frames=frames), frames)
+    table = text.split("**Overall, every judged metric**")[1].split("\n\n")[1]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| metric")]
+    overall = {c.metric for c in handmade_verdict("fail", frames=frames).checks if c.slice == "overall"}
+    assert {r.split(" |")[0][2:].replace(" (blocking)", "") for r in rows} == overall
 
 
 def test_summary_without_reference_has_no_reference_column(frames):
