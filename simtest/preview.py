@@ -83,12 +83,15 @@ def rendering_adapter(env_id: str):
 
     info = env_info(env_id)
     base = resolve(info.adapter) if info.adapter else EnvAdapter
-    if info.views or info.configure == "reset_options":
+    if info.views:
         return base(info)
 
     class Rendering(base):  # type: ignore[misc, valid-type]
         def _make(self, kwargs: dict) -> Any:
-            return super()._make({**kwargs, "render_mode": "rgb_array"})
+            try:
+                return super()._make({**kwargs, "render_mode": "rgb_array"})
+            except TypeError:  # an env without render_mode: render() may still work
+                return super()._make(kwargs)
 
     return Rendering(info)
 
