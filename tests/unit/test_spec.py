@@ -88,21 +88,6 @@ def test_constraints_may_only_read_the_scenarios_own_params(tmp_path):
         spec.load_scenario(tmp_path / "s.yaml")
 
 
-def test_constraint_problems_finds_never_true_and_jointly_unsatisfiable_constraints(tmp_path):
-    _write(tmp_path, s=BASE + "constraints: [obstacle_size > 0.9]\n",
-           t=BASE + "constraints: [obstacle_size > 0.7, obstacle_size < 0.5]\n",
-           u=BASE + "constraints: [\"n_obstacles * obstacle_size < 2 or lighting != 'night'\"]\n")
-    assert [loc for loc, _ in spec.constraint_problems(spec.load_scenario(tmp_path / "s.yaml"))] == [("constraints", 0)]
-    assert [loc for loc, _ in spec.constraint_problems(spec.load_scenario(tmp_path / "t.yaml"))] == [("constraints",)]
-    assert spec.constraint_problems(spec.load_scenario(tmp_path / "u.yaml")) == []
-
-
-def test_equality_constraint_on_a_continuous_domain_is_reported_as_almost_never_true(tmp_path):
-    _write(tmp_path, s=BASE + "constraints: [obstacle_size == 0.4]\n")
-    ((loc, message),) = spec.constraint_problems(spec.load_scenario(tmp_path / "s.yaml"))
-    assert loc == ("constraints",) and "the samplers would rarely find a case" in message
-
-
 def test_load_suite_records_each_scenarios_file(tmp_path):
     _write(tmp_path, base=BASE, suite="name: s\nscenarios: ['*.yaml']\n")
     loaded = spec.load_suite(tmp_path / "suite.yaml")

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from simtest.cli import main
-from simtest.validate import validate_paths
+from simtest import spec
+from simtest.validate import constraint_problems, validate_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAD = "id: driving/broken-v1\nenv: simtest/Driving-v0\nhorizon: 20\n"
@@ -299,3 +300,34 @@ def test_validate_searches_directories_but_skips_virtualenvs(tmp_path):
 def test_missing_file_is_a_problem_not_a_crash(tmp_path):
     problems, _ = validate_paths([str(tmp_path / "gone.yaml")])
     assert [p.message for p in problems] == ["file not found; check the path"]
+
+
+BASE = """\
+id: driving/base-v1
+env: simtest/Driving-v0
+horizon: 100
+params:
+  lighting: {choice: [day, dusk, night]}
+  n_obstacles: {int_range: [2, 5]}
+  obstacle_size: {uniform: [0.4, 0.8]}
+"""
+
+
+def _files(tmp_path: Path, **files: str) -> None:
+    for name, text in files.items():
+        (tmp_path / f"{name}.yaml").write_text(text)
+
+
+def test_constraint_problems_finds_never_true_and_jointly_unsatisfiable_constraints(tmp_path):
+    _files(tmp_path, s=BASE + "constraints: [obstacle_size > 0.9]\n",
+           t=BASE + "constraints: [obstacle_size > 0.7, obstacle_size < 0.5]\n",
+           u=BASE + "constraints: [\"n_obstacles * obstacle_size < 2 or lighting != 'night'\"]\n")
+    assert [loc for loc, _ in constraint_problems(spec.load_scenario(tmp_path / "s.yaml"))] == [("constraints", 0)]
+    assert [loc for loc, _ in constraint_problems(spec.load_scenario(tmp_path / "t.yaml"))] == [("constraints",)]
+    assert constraint_problems(spec.load_scenario(tmp_path / "u.yaml")) == []
+
+
+def test_equality_constraint_on_a_continuous_domain_is_reported_as_almost_never_true(tmp_path):
+    _files(tmp_path, s=BASE + "constraints: [obstacle_size == 0.4]\n")
+    ((loc, message),) = constraint_problems(spec.load_scenario(tmp_path / "s.yaml"))
+    assert loc == ("constraints",) and "the samplers would rarely find a case" in message
