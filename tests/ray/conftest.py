@@ -12,8 +12,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
-# Ray workers do not inherit the driver's sys.path: they find simtest_toyenv through this.
-RUNTIME_ENV = {"env_vars": {"PYTHONPATH": str(HERE)}}
+
+from simtest_toyenv import RUNTIME_ENV  # noqa: E402
 
 
 @pytest.fixture(scope="module")

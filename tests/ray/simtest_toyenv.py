@@ -8,12 +8,17 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import gymnasium
 import numpy as np
 
 from simtest.registry import ModelRef
 from simtest.sampling import Case
+
+HERE = Path(__file__).resolve().parent
+# Ray workers do not inherit the driver's sys.path: they find this module through PYTHONPATH.
+RUNTIME_ENV = {"env_vars": {"PYTHONPATH": str(HERE)}}
 
 ENV_ID = "simtest-test/Toy-v0"
 MODEL = ModelRef(name="toy", version="1", entry_point="simtest_toyenv:make_agent", digest="70790001deadbeef")

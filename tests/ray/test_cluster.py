@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import simtest_toyenv as toy
-from conftest import HERE, RUNTIME_ENV
+from simtest_toyenv import HERE, RUNTIME_ENV
 from simtest.executors.ray import RayExecutor
 from simtest.results import Outcome
 from simtest.store import open_run_path

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import simtest_toyenv as toy
-from conftest import RUNTIME_ENV
+from simtest_toyenv import RUNTIME_ENV
 from simtest.errors import ModelError
 from simtest.executors.local import LocalExecutor
 from simtest.executors.ray import RayExecutor
