@@ -10,7 +10,7 @@ from typing import Any
 
 from simtest.registry import EnvInfo, env_info, resolve
 
-__all__ = ["EnvAdapter", "make_adapter"]
+__all__ = ["EnvAdapter", "make_adapter", "rendering_adapter"]
 
 
 class EnvAdapter:
@@ -64,3 +64,21 @@ def make_adapter(env_id: str) -> EnvAdapter:
     info = env_info(env_id)
     cls = resolve(info.adapter) if info.adapter else EnvAdapter
     return cls(info)
+
+
+def rendering_adapter(env_id: str) -> EnvAdapter:
+    """The env's adapter, for previews and videos. Envs without named views are made with
+    render_mode="rgb_array" so that render() gives a frame (gymnasium's classic-control envs)."""
+    info = env_info(env_id)
+    base = resolve(info.adapter) if info.adapter else EnvAdapter
+    if info.views:
+        return base(info)
+
+    class Rendering(base):  # type: ignore[misc, valid-type]
+        def _make(self, kwargs: dict) -> Any:
+            try:
+                return super()._make({**kwargs, "render_mode": "rgb_array"})
+            except TypeError:  # an env without render_mode: render() may still work
+                return super()._make(kwargs)
+
+    return Rendering(info)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from simtest.envadapter import rendering_adapter
 from simtest.errors import ScenarioError, UsageError, did_you_mean
 
 __all__ = ["parse_sets", "preview_case", "render_scene", "render_rollout", "compose", "write_image",
@@ -73,27 +74,6 @@ def preview_case(scenario: Any, overrides: dict[str, Any], seed: int):
     return Case(scenario=scenario.id, scenario_hash=scenario.hash, env=scenario.env,
                 params_json=canonical_params(params), seed=int(seed), tags=tuple(scenario.tags),
                 horizon=scenario.horizon, checks=tuple((c.name, c.expr) for c in scenario.checks))
-
-
-def rendering_adapter(env_id: str):
-    """The env's adapter; envs without named views are made with render_mode="rgb_array" so
-    that render() gives the top-down frame (gymnasium's classic-control envs, for instance)."""
-    from simtest.envadapter import EnvAdapter
-    from simtest.registry import env_info, resolve
-
-    info = env_info(env_id)
-    base = resolve(info.adapter) if info.adapter else EnvAdapter
-    if info.views:
-        return base(info)
-
-    class Rendering(base):  # type: ignore[misc, valid-type]
-        def _make(self, kwargs: dict) -> Any:
-            try:
-                return super()._make({**kwargs, "render_mode": "rgb_array"})
-            except TypeError:  # an env without render_mode: render() may still work
-                return super()._make(kwargs)
-
-    return Rendering(info)
 
 
 # --------------------------------------------------------------------------- frames

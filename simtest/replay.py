@@ -251,11 +251,12 @@ def first_divergence(a: Sequence[str], b: Sequence[str]) -> int | None:
     return None
 
 
-def _run_fresh(model: Any, case: Any, observer: Any = None) -> tuple[Any, list[str]]:
+def _run_fresh(model: Any, case: Any, observer: Any = None, *, rendering: bool = False) -> tuple[Any, list[str]]:
     """One episode in a fresh worker (a fresh env, as in another process)."""
+    from simtest.envadapter import make_adapter, rendering_adapter
     from simtest.runner import EpisodeWorker
 
-    worker = EpisodeWorker(model)
+    worker = EpisodeWorker(model, adapter_factory=rendering_adapter if rendering else make_adapter)
     try:
         result = worker.run(case, observer=observer)
         return result, list(worker.last_step_digests)
@@ -353,7 +354,7 @@ def _write_video(model: Any, case: Any, path: Path) -> str:
         except UsageError as exc:
             problem.append(str(exc))
 
-    _run_fresh(model, case, observer=observe)
+    _run_fresh(model, case, observer=observe, rendering=True)
     if not frames:
         return f"no video: {problem[0] if problem else 'the episode produced no frames'}"
     write_video(path, frames)

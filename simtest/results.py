@@ -33,7 +33,7 @@ class Outcome(str, enum.Enum):
 BASE_COLUMNS = (
     "case_id", "scenario", "scenario_hash", "env", "seed", "sample", "seed_index", "params", "tags",
     "model", "model_version", "model_digest", "env_build", "outcome", "passed", "steps", "wall_s",
-    "error", "attempt", "trace_path", "trace_digest",
+    "error", "attempt", "trace_path", "trace_digest", "horizon", "checks",
 )
 
 
@@ -72,7 +72,8 @@ class EpisodeResult:
             "model_digest": self.model_digest, "env_build": self.env_build, "outcome": self.outcome.value,
             "passed": self.passed, "steps": int(self.steps), "wall_s": float(self.wall_s), "error": self.error,
             "attempt": int(self.attempt), "trace_path": self.trace_path,
-            "trace_digest": self.trace_digest,
+            "trace_digest": self.trace_digest, "horizon": int(c.horizon),
+            "checks": json.dumps([list(x) for x in c.checks]),  # replay re-evaluates them exactly
         }
         for name, value in self.metrics:
             row[METRIC_PREFIX + name] = float(value) if value is not None else math.nan
@@ -82,7 +83,8 @@ class EpisodeResult:
 
 
 def case_from_row(row: dict[str, Any], horizon: int = 0, checks: tuple = ()) -> Case:
-    """Rebuild the Case of a stored row (for replay)."""
+    """Rebuild the Case of a stored row (for replay). The row's own horizon/checks columns, when
+    present, are used by simtest.replay; these arguments are the fallback."""
     return Case(
         scenario=row["scenario"], scenario_hash=row["scenario_hash"], env=row["env"],
         params_json=row["params"], seed=int(row["seed"]), tags=tuple(row["tags"]),

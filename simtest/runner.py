@@ -39,8 +39,10 @@ class _Phase:
 class EpisodeWorker:
     """Runs cases for one model inside one process (a Ray actor or the local executor)."""
 
-    def __init__(self, model: ModelRef, *, wall_timeout_s: float | None = None, step_budget: int | None = None):
+    def __init__(self, model: ModelRef, *, wall_timeout_s: float | None = None, step_budget: int | None = None,
+                 adapter_factory: Callable[[str], EnvAdapter] = make_adapter):
         self.model = model
+        self.adapter_factory = adapter_factory  # e.g. envadapter.rendering_adapter for videos
         self.wall_timeout_s = wall_timeout_s
         self.step_budget = step_budget
         self._agent: Agent | None = None
@@ -56,7 +58,7 @@ class EpisodeWorker:
 
     def _adapter(self, env_id: str) -> EnvAdapter:
         if env_id not in self._adapters:
-            adapter = make_adapter(env_id)
+            adapter = self.adapter_factory(env_id)
             self._adapters[env_id] = adapter
             ref = adapter.info.episode_metrics
             self._metric_fns[env_id] = resolve(ref) if ref else None

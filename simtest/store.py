@@ -472,7 +472,7 @@ def _schema(rows: list[dict]) -> Any:
         "tags": pa.list_(pa.string()), "model": pa.string(), "model_version": pa.string(),
         "model_digest": pa.string(), "env_build": pa.string(), "outcome": pa.string(), "passed": pa.bool_(),
         "steps": pa.int64(), "wall_s": pa.float64(), "error": pa.string(), "attempt": pa.int64(),
-        "trace_path": pa.string(), "trace_digest": pa.string(),
+        "trace_path": pa.string(), "trace_digest": pa.string(), "horizon": pa.int64(), "checks": pa.string(),
     }
     extra: set[str] = set()
     for r in rows:

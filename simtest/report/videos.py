@@ -47,9 +47,10 @@ def render_failure_gif(
     """
     own = worker is None
     if own:
+        from simtest.envadapter import rendering_adapter
         from simtest.runner import EpisodeWorker
 
-        worker = EpisodeWorker(model_ref)
+        worker = EpisodeWorker(model_ref, adapter_factory=rendering_adapter)
     frames: list[Any] = []
     # Without `every`: grab every step, and each time max_frames are held drop every other one and
     # double the stride, so a short crash and a long timeout both get between max/2 and max frames.

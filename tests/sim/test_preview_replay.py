@@ -101,18 +101,18 @@ def test_replay_of_a_stored_failing_case_reproduces_its_metrics_exactly(in_proje
     report = replay_case(case_id, "v1.yaml", results="results")
     assert report.identical, "\n".join(report.lines)
     assert report.lines[-1].startswith("IDENTICAL")
-    assert any("horizon and checks from" in line and "obstacles.yaml" in line for line in report.lines)
+    assert any("horizon and checks from the stored row" in line for line in report.lines)
     # the command every report prints, with an explicit run directory
     assert main(["replay", case_id, "--model", "v1.yaml", "--run", str(run.path)]) == 0
     assert "IDENTICAL" in capsys.readouterr().out
 
 
-def test_replay_without_the_scenario_file_uses_the_stored_steps(in_project, tmp_path, monkeypatch):
+def test_replay_without_the_scenario_file_uses_the_stored_row(in_project, tmp_path, monkeypatch):
     _, frame = _run(in_project, "v1.yaml")
-    monkeypatch.chdir(tmp_path)  # no scenario files here
+    monkeypatch.chdir(tmp_path)  # no scenario files here: the row's horizon and checks suffice
     report = replay_case(frame["case_id"].iloc[1], str(in_project / "v1.yaml"), results=str(in_project / "results"))
     assert report.identical, "\n".join(report.lines)
-    assert any("horizon = the stored step count" in line for line in report.lines)
+    assert any("horizon and checks from the stored row" in line for line in report.lines)
 
 
 def test_replay_with_a_changed_model_names_the_change(in_project):
