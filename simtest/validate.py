@@ -72,8 +72,13 @@ def validate_file(path: Path) -> list[Problem]:
             return _suite_problems(path)
         if kind == "policy":
             from simtest.policy import load_policy
+            from simtest.registry import env_ids, env_info
 
-            load_policy(path, None)
+            # metric names are checked against every metric any simtest env declares
+            declared: dict = {}
+            for env in env_ids():
+                declared.update(env_info(env).metrics)
+            load_policy(path, declared)
         elif kind == "model":
             from simtest.registry import load_manifest
 

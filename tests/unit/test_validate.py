@@ -331,3 +331,12 @@ def test_equality_constraint_on_a_continuous_domain_is_reported_as_almost_never_
     _files(tmp_path, s=BASE + "constraints: [obstacle_size == 0.4]\n")
     ((loc, message),) = constraint_problems(spec.load_scenario(tmp_path / "s.yaml"))
     assert loc == ("constraints",) and "the samplers would rarely find a case" in message
+
+
+def test_validate_checks_policy_metric_names_against_the_envs(tmp_path):
+    from simtest.validate import validate_paths
+
+    (tmp_path / "policy.yaml").write_text("metrics:\n  sucess: {margin_baseline: 0.1}\n")
+    problems, n = validate_paths([str(tmp_path / "policy.yaml")])
+    assert n == 1 and len(problems) == 1
+    assert str(problems[0]).startswith(f"{tmp_path / 'policy.yaml'}:2:3 $.metrics.sucess: unknown metric \"sucess\" (did you mean \"success\"?)")
