@@ -153,12 +153,14 @@ def test_model_that_cannot_load_fails_the_run_with_one_model_error(local_ray):
 
 def test_actors_are_recycled_after_n_episodes_without_losing_rows(local_ray, tmp_path):
     log = tmp_path / "starts.log"
-    cases = toy.cases(16, steps=2, log=str(log))
-    with executor(recycle_after=4) as ex:
+    cases = toy.cases(20, steps=2, log=str(log))
+    with executor(recycle_after=4, max_chunk_cases=2) as ex:
         got = by_case(ex.run(cases, toy.MODEL))
-        assert ex.stats["recycled"] >= 1 and ex.stats["actor_failures"] == 0
-    assert set(got) == {c.case_id for c in cases} and len(starts(log)) == 16
-    assert len(set(starts(log))) >= 3  # the two first actors and at least one replacement
+        assert ex.stats["recycled"] >= 2 and ex.stats["actor_failures"] == 0
+    assert set(got) == {c.case_id for c in cases} and len(starts(log)) == 20
+    per_process = collections.Counter(starts(log))
+    # A retiring actor still finishes what it holds: < 4 before, plus 2 chunks of 2 in flight.
+    assert max(per_process.values()) <= 3 + 2 * 2 and len(per_process) >= 3
 
 
 def test_ray_and_local_executors_give_identical_results(local_ray):
