@@ -66,12 +66,25 @@ def make_adapter(env_id: str) -> EnvAdapter:
     return cls(info)
 
 
+def _renders_rgb(env_id: str) -> bool:
+    """Whether the env class declares render_mode "rgb_array" (without making an env)."""
+    import gymnasium
+    from gymnasium.envs.registration import load_env_creator
+
+    try:
+        spec = gymnasium.spec(env_id.split(":", 1)[-1] if ":" in env_id else env_id)
+        creator = spec.entry_point if callable(spec.entry_point) else load_env_creator(spec.entry_point)
+        return "rgb_array" in getattr(creator, "metadata", {}).get("render_modes", [])
+    except Exception:  # noqa: BLE001 - unknown: try, as before
+        return True
+
+
 def rendering_adapter(env_id: str) -> EnvAdapter:
     """The env's adapter, for previews and videos. Envs without named views are made with
     render_mode="rgb_array" so that render() gives a frame (gymnasium's classic-control envs)."""
     info = env_info(env_id)
     base = resolve(info.adapter) if info.adapter else EnvAdapter
-    if info.views:
+    if info.views or not _renders_rgb(env_id):
         return base(info)
 
     class Rendering(base):  # type: ignore[misc, valid-type]
