@@ -267,11 +267,15 @@ def resume_run(run_dir: str, options: ExecutionOptions, *, log: TextIO = sys.std
     return run, _select(run.read(), cases)
 
 
+MAX_CONSOLE_WARNINGS = 8
+
+
 def console_summary(verdict: Any, reports: dict) -> str:
     """What `simtest gate` / `compare` print: the verdict, why, the blocking checks, the reports."""
     lines = [f"VERDICT: {verdict.verdict.upper()}"]
     lines += [f"  {r}" for r in verdict.reasons]
-    shown = [c for c in verdict.checks if c.blocking or c.decision == "fail"]
+    warns = sorted((c for c in verdict.checks if c.decision == "warn"), key=lambda c: (c.p_value, c.slice))
+    shown = [c for c in verdict.checks if c.blocking or c.decision == "fail"] + warns[:MAX_CONSOLE_WARNINGS]
     if shown:
         lines.append("")
         lines.append(f"  {'vs':<9} {'metric':<18} {'slice':<28} {'n':>5} {'delta':>7}  {'bounds':<17} {'margin':>6}  decision")
@@ -279,9 +283,9 @@ def console_summary(verdict: Any, reports: dict) -> str:
             bounds = f"[{_num(c.lower)}, {_num(c.upper)}]"
             lines.append(f"  {c.comparison[:9]:<9} {c.metric[:18]:<18} {c.slice[:28]:<28} {c.n:>5} "
                          f"{_num(c.delta):>7}  {bounds:<17} {_num(c.margin):>6}  {c.decision}")
-    warns = sum(c.decision == "warn" for c in verdict.checks)
-    if warns:
-        lines.append(f"  + {warns} diagnostic warnings (non-blocking slices, Benjamini-Hochberg): see summary.md / report.html")
+    if len(warns) > MAX_CONSOLE_WARNINGS:
+        lines.append(f"  + {len(warns) - MAX_CONSOLE_WARNINGS} more diagnostic warnings (non-blocking, "
+                     "Benjamini-Hochberg): see report.html")
     if reports:
         lines.append("")
         lines.append("reports: " + ", ".join(str(p) for p in reports.values()))
