@@ -37,10 +37,16 @@ def test_soak_with_repeated_worker_kills_keeps_exactly_one_row_per_case(local_ra
                     killed.add(pid)
         stats = dict(ex.stats)
     assert set(got) == {c.case_id for c in cases}
-    outcomes = collections.Counter(r.outcome for r in got.values())
-    assert outcomes == {Outcome.COMPLETED: 400, Outcome.ENV_ERROR: 5, Outcome.AGENT_ERROR: 5, Outcome.TIMEOUT: 2}
+    # Each kill can be pinned on at most one case: the one its worker was running alone. Such a
+    # case is rerun (attempt + 1), and recorded env_error only after three such deaths.
+    charged = sum(got[c.case_id].attempt - 1 for c in fine + agent_bad + hung)
+    assert charged <= len(killed)
+    died = {c.case_id for c in fine + agent_bad + hung if got[c.case_id].outcome is Outcome.ENV_ERROR}
+    assert all(got[cid].error.startswith("worker process died") for cid in died)
+    assert len(died) <= len(killed) // 3
+    expected = {c.case_id: Outcome.COMPLETED for c in fine} | {c.case_id: Outcome.AGENT_ERROR for c in agent_bad} \
+        | {c.case_id: Outcome.TIMEOUT for c in hung} | {c.case_id: Outcome.ENV_ERROR for c in env_bad}
+    assert {cid: o for cid, o in expected.items() if cid not in died} == \
+        {cid: got[cid].outcome for cid in expected if cid not in died}
     assert all(got[c.case_id].attempt == 3 for c in env_bad)  # 1 + max_env_retries, whatever failed last
-    # A case keeps attempt 1 unless its worker died while running it alone (it cannot be cleared).
-    attempts = collections.Counter(got[c.case_id].attempt for c in fine + agent_bad + hung)
-    assert set(attempts) <= {1, 2} and attempts[2] <= len(killed), attempts
     assert len(killed) >= 5 and stats["actor_failures"] >= len(killed)
