@@ -218,7 +218,8 @@ def _from_unit(d: Any, x: float) -> Any:
     x = min(max(float(x), 0.0), math.nextafter(1.0, 0.0))
     if isinstance(d, Uniform):
         lo, hi = d.uniform
-        return lo * (1 - x) + hi * x  # never overflows, stays inside [lo, hi]
+        # never overflows; the clamp removes the last-ulp rounding (lo == hi would otherwise drift)
+        return min(max(lo * (1 - x) + hi * x, lo), hi)
     if isinstance(d, Fixed):
         return d.fixed
     if isinstance(d, Grid):
