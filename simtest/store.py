@@ -211,8 +211,11 @@ class RunStore:
         run._check_identity(model, env_build)
         return run
 
-    def open_run(self, suite: str, model: "ModelRef", env_build: str) -> "Run":
-        """Open the run for (suite, model, env build), creating it if needed (resumable)."""
+    def open_run(self, suite: str, model: "ModelRef", env_build: str, *, suite_path: str | None = None,
+                 extra: dict | None = None) -> "Run":
+        """Open the run for (suite, model, env build), creating it if needed (resumable).
+        `suite_path` (what `simtest run --resume RUN` replans from) and `extra` (any JSON-able
+        facts) are recorded in a new run's manifest."""
         existing = self.lookup(suite, model, env_build)
         if existing is not None:
             return existing
@@ -223,6 +226,7 @@ class RunStore:
             "format": FORMAT,
             "run_key": run_key(suite, model, env_build),
             "suite": suite,
+            "suite_path": os.path.abspath(suite_path) if suite_path and "://" not in suite_path else suite_path,
             "model": {
                 "label": model.label, "name": model.name, "version": model.version,
                 "digest": model.digest, "manifest": model.manifest, "entry_point": model.entry_point,
@@ -230,6 +234,7 @@ class RunStore:
             "env_build": env_build,
             "created": _now(),
             "simtest_version": _simtest_version(),
+            **({"extra": dict(extra)} if extra else {}),
             "chunks": [],
             "rejected": [],
         }

@@ -43,7 +43,8 @@ def store(tmp_path: Path) -> RunStore:
 
 
 def test_open_run_creates_keyed_directory_with_manifest(store: RunStore, tmp_path: Path):
-    run = store.open_run("scenarios/driving/smoke.yaml", MODEL, "eb12345678ffff")
+    run = store.open_run("scenarios/driving/smoke.yaml", MODEL, "eb12345678ffff",
+                         suite_path="scenarios/driving/smoke.yaml", extra={"sampler": "halton"})
     expected = tmp_path / "results" / "scenarios-driving-smoke" / "toy@1.0" / "abcdef01-eb123456"
     assert Path(run.path) == expected
     assert (expected / "chunks").is_dir()
@@ -52,6 +53,7 @@ def test_open_run_creates_keyed_directory_with_manifest(store: RunStore, tmp_pat
     assert m["model"] == {"label": "toy@1.0", "name": "toy", "version": "1.0", "digest": MODEL.digest,
                           "manifest": "/m/toy.yaml", "entry_point": "m:f"}
     assert m["env_build"] == "eb12345678ffff" and m["chunks"] == [] and m["created"] and m["simtest_version"]
+    assert m["suite_path"] == os.path.abspath("scenarios/driving/smoke.yaml") and m["extra"] == {"sampler": "halton"}
 
 
 def test_suite_slug_is_one_path_segment():
