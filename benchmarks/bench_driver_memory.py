@@ -103,6 +103,7 @@ def main() -> None:
 
     t0 = time.monotonic()
     rss0 = rss_mb()
+    cpu0 = 0.0
     cases = synthetic_cases(args.episodes)
     model = synthetic_model()
     ex = RayExecutor(workers=args.workers, runtime_env=RUNTIME_ENV, wall_timeout_s=30)
@@ -116,6 +117,8 @@ def main() -> None:
                     for i, r in enumerate(ex.run(cases, model), 1):
                         w.add(r)
                         progress.update(r)
+                        if i == 1:
+                            cpu0, t_first = time.process_time(), time.monotonic()
                         if i == 1 or i % args.sample_every == 0:
                             curve.append((i, time.monotonic() - t0, rss_mb()))
             finally:
@@ -124,6 +127,8 @@ def main() -> None:
                 ex.close()
         rows = len(run.read())
     wall = time.monotonic() - t0
+    steady = time.monotonic() - t_first
+    cpu = time.process_time() - cpu0
     base = next(mb for i, _, mb in curve if i >= min(args.sample_every, args.episodes))
     print(f"driver RSS over a {args.episodes}-episode sweep of {ENV_ID} "
           f"({args.workers} Ray workers, results streamed to a Run, progress on):")
@@ -134,8 +139,11 @@ def main() -> None:
     print(f"growth from episode {min(args.sample_every, args.episodes)} to {curve[-1][0]}: {growth:+.1f} MB "
           f"(target < 100 MB: {'PASS' if growth < 100 else 'FAIL'}); from the first result: "
           f"{curve[-1][2] - curve[0][2]:+.1f} MB")
-    print(f"rows stored: {rows}; wall {wall:.1f} s ({args.episodes / wall:.0f} episodes/s end to end); "
-          f"chunks {stats['chunks']}, actor failures {stats['actor_failures']}")
+    print(f"rows stored: {rows}; wall {wall:.1f} s ({args.episodes / wall:.0f} episodes/s end to end, "
+          f"{(args.episodes - 1) / steady:.0f}/s after the first result); chunks {stats['chunks']}, "
+          f"actor failures {stats['actor_failures']}")
+    print(f"driver CPU after the first result (executor + store + progress): {cpu:.2f} s = "
+          f"{1000 * cpu / args.episodes:.3f} ms/episode, {1000 * cpu / max(1, stats['chunks']):.1f} ms/chunk")
 
 
 if __name__ == "__main__":

@@ -108,14 +108,35 @@ def hand_loop(cases: list, model: Any) -> Callable[[], float]:
     return go
 
 
-def timed_executor(ex: Any, cases: list, model: Any) -> Callable[[], float]:
+BUSY: dict[str, list[tuple[float, float]]] = {}  # name -> [(sum of episode wall_s, driver CPU s)]
+
+
+def timed_executor(name: str, ex: Any, cases: list, model: Any) -> Callable[[], float]:
     def go() -> float:
-        t0 = time.perf_counter()
-        n = sum(1 for _ in ex.run(cases, model))
-        assert n == len(cases), (n, len(cases))
-        return time.perf_counter() - t0
+        t0, c0 = time.perf_counter(), time.process_time()
+        results = list(ex.run(cases, model))
+        elapsed = time.perf_counter() - t0
+        assert len(results) == len(cases), (len(results), len(cases))
+        BUSY.setdefault(name, []).append((sum(r.wall_s for r in results), time.process_time() - c0))
+        return elapsed
 
     return go
+
+
+BUSY_LOOP = "x = 0\nfor i in range(12_000_000): x += i"
+
+
+def bare_parallelism() -> float:
+    """How much of 2 cores this machine gives us right now: throughput of two CPU-bound
+    processes running together over one running alone (2.0 on an idle 2-core machine)."""
+    def timed(k: int) -> float:
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(k)]
+        for p in procs:
+            p.wait()
+        return time.perf_counter() - t0
+
+    return 2 * timed(1) / timed(2)
 
 
 FIRST_RESULT = textwrap.dedent("""
@@ -184,12 +205,15 @@ def main() -> None:
     for ex in (ray1, ray2, local):  # actor start, model load, first pybullet connect: not steady state
         list(ex.run(warm, model))
     hand()
-    ways = {"hand loop": hand, "local executor": timed_executor(local, cases, model),
-            "ray 1 worker": timed_executor(ray1, cases, model), "ray 2 workers": timed_executor(ray2, cases, model)}
+    ways = {"hand loop": hand, "local executor": timed_executor("local executor", local, cases, model),
+            "ray 1 worker": timed_executor("ray 1 worker", ray1, cases, model),
+            "ray 2 workers": timed_executor("ray 2 workers", ray2, cases, model)}
     times: dict[str, list[float]] = {k: [] for k in ways}
+    parallelism: list[float] = []
     for _ in range(args.rounds):  # interleaved, so that load from other users hits every way alike
         for name, go in ways.items():
             times[name].append(go())
+        parallelism.append(bare_parallelism())
     for ex in (ray1, ray2, local):
         ex.close()
     ray.shutdown()
@@ -207,6 +231,20 @@ def main() -> None:
         print(f"[{label}] 2 workers vs 1: {t['ray 1 worker'] / t['ray 2 workers']:.2f}x (target >= 1.8x); "
               f"overhead per episode vs hand loop: Ray 1 worker {100 * (t['ray 1 worker'] / t['hand loop'] - 1):+.1f}%, "
               f"local executor {100 * (t['local executor'] / t['hand loop'] - 1):+.1f}% (target < 5%)")
+    speedup = med["ray 1 worker"] / med["ray 2 workers"]
+    bare = statistics.median(parallelism)
+    print(f"two bare CPU-bound processes vs one, same rounds: {bare:.2f}x (rounds: "
+          f"{', '.join(f'{x:.2f}' for x in parallelism)}); the harness's scaling efficiency is "
+          f"{speedup:.2f} / {bare:.2f} = {100 * speedup / bare:.0f}% of what the machine allowed")
+    # Where the time goes: an episode's own wall time inside the worker (it grows when the cores
+    # are shared with other users), worker utilisation (episode time / (workers x elapsed)) and
+    # the driver's CPU per episode (the harness's cost on the head node).
+    for name, workers in (("ray 1 worker", 1), ("ray 2 workers", 2)):
+        busy = [b for b, _ in BUSY[name]]
+        cpu = [c for _, c in BUSY[name]]
+        util = statistics.median(b / (workers * t) for b, t in zip(busy, times[name]))
+        print(f"  {name}: episode time inside the worker {1000 * statistics.median(busy) / n:.1f} ms, "
+              f"worker utilisation {100 * util:.0f}%, driver CPU {1000 * statistics.median(cpu) / n:.2f} ms/episode")
     outside, line = time_to_first_result(args.cases)
     print(f"command to first result (fresh process: imports, plan, Ray start, 2 actors, 1 episode): "
           f"{outside:.1f} s  [{line}]")
