@@ -3,7 +3,6 @@ sprinkling of failing cases still returns exactly one row per case with the expe
 
 from __future__ import annotations
 
-import collections
 import os
 import signal
 

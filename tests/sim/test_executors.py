@@ -3,7 +3,6 @@ executor with 2 workers gives exactly the local executor's results, case for cas
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pytest
