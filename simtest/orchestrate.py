@@ -68,7 +68,8 @@ def run_cases(
     from simtest.store import RunStore
 
     store = RunStore(options.results)
-    run = store.open_run(loaded.suite.name, model, suite_env_build(loaded))
+    run = store.open_run(loaded.suite.name, model, suite_env_build(loaded), suite_path=loaded.path,
+                         extra={"policy": str(Path(loaded.policy_path).resolve()) if loaded.policy_path else None})
     done = run.case_ids()
     missing = [c for c in cases if c.case_id not in done]
     if not missing:
@@ -263,7 +264,8 @@ def resume_run(run_dir: str, options: ExecutionOptions, *, log: TextIO = sys.std
         raise UsageError(f"{run_dir}: model {model.label} changed since the run started (digest "
                          f"{model.digest[:8]} != {run.model_digest[:8]}); start a new run instead")
     cases = plan(loaded)
-    run = run_cases(loaded, model, cases, replace(options, results=str(Path(run_dir).parents[2])), log=log)
+    # <results>/<suite>/<model@version>/<digest-build>: the results root is three levels up
+    run = run_cases(loaded, model, cases, replace(options, results=str(Path(run_dir).resolve().parents[2])), log=log)
     return run, _select(run.read(), cases)
 
 

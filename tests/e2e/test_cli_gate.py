@@ -98,3 +98,20 @@ def test_compare_on_stored_runs_reproduces_the_gate_verdict(project):
     gate_json = json.loads((project / "out-gate/verdict.json").read_text())
     cmp_json = json.loads((project / "out-compare/verdict.json").read_text())
     assert gate_json["checks"] == cmp_json["checks"] and gate_json["verdict"] == cmp_json["verdict"]
+
+
+def test_run_resume_runs_only_the_missing_cases(project):
+    first = simtest("run", "--suite", "suite.yaml", "--model", "pusher-1.1.yaml", "--executor", "local", cwd=project)
+    assert first.returncode == 0, first.stderr
+    run_dir = next((project / ".simtest/results").rglob("manifest.json")).parent
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["suite_path"] == str(project / "suite.yaml")
+    # drop the last chunk from the manifest, as if the driver died before listing it
+    manifest["chunks"] = []
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    resumed = simtest("run", "--resume", str(run_dir), "--executor", "local", cwd=project)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "pusher@1.1: running 60 cases" in resumed.stderr
+    again = simtest("run", "--resume", str(run_dir), "--executor", "local", cwd=project)
+    assert "all 60 cases already stored" in again.stderr
+    assert "60 episodes" in again.stdout
