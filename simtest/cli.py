@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidate", required=True, metavar="RUN", help="run directory")
     p.add_argument("--baseline", required=True, metavar="RUN")
     p.add_argument("--reference", metavar="RUN")
-    p.add_argument("--policy", help="gate policy YAML (default: the built-in policy: passed and errors blocking overall)")
+    p.add_argument("--policy", help="gate policy YAML (default: the policy the candidate run was gated with, else the built-in one)")
     p.add_argument("--out", help="report directory (default: .simtest/reports/<timestamp>)")
     p.set_defaults(func=cmd_compare)
 

@@ -194,7 +194,10 @@ def compare_runs(candidate_dir: str, baseline_dir: str, reference_dir: str | Non
     metrics: dict[str, dict] = {}
     for env in envs:
         metrics.update(registry.env_info(env).metrics)
-    policy = load_policy(policy_path, metrics) if policy_path else GatePolicy.default()
+    # the policy: --policy, else the one the candidate run was gated with, else the built-in one
+    recorded = (runs["candidate"].manifest.get("extra") or {}).get("policy")
+    policy_file = policy_path or (recorded if recorded and Path(recorded).is_file() else None)
+    policy = load_policy(policy_file, metrics) if policy_file else GatePolicy.default()
     verdict = compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, metrics)
     models = {role: _model_from_manifest(run) for role, run in runs.items()}
     out = Path(out_dir or default_out_dir())

@@ -93,7 +93,7 @@ def test_compare_on_stored_runs_reproduces_the_gate_verdict(project):
     runs = sorted(p.parent for p in (project / ".simtest/results").rglob("manifest.json"))
     by_version = {p.parent.name.split("@")[1]: str(p) for p in runs}
     proc = simtest("compare", "--candidate", by_version["1.2"], "--baseline", by_version["1.1"], "--reference",
-                   by_version["1.0"], "--policy", "policy.yaml", "--out", "out-compare", cwd=project)
+                   by_version["1.0"], "--out", "out-compare", cwd=project)  # the policy recorded in the run
     assert proc.returncode == 1, proc.stderr
     gate_json = json.loads((project / "out-gate/verdict.json").read_text())
     cmp_json = json.loads((project / "out-compare/verdict.json").read_text())
