@@ -3,7 +3,6 @@ stdlib-only validator, so the harness can read and check them without pybullet o
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import Any, Mapping
 
@@ -106,56 +105,9 @@ def resolve_params(overrides: Mapping[str, Any] | None, base: Mapping[str, Any] 
     All problems are reported at once in one ValueError naming `where`, the key and the fix;
     unknown names get a suggestion.
     """
-    merged = dict(base) if base is not None else defaults()
-    problems: list[str] = []
-    for name, value in dict(overrides or {}).items():
-        if name not in PARAMS:
-            close = difflib.get_close_matches(str(name), list(PARAMS), n=1)
-            hint = f'; did you mean "{close[0]}"?' if close else f"; known: {', '.join(PARAMS)}"
-            problems.append(f'{where}.{name}: unknown parameter of simtest/Driving-v0{hint}')
-            continue
-        checked, problem = _check(name, value)
-        if problem:
-            problems.append(f"{where}.{name}: {problem}")
-        else:
-            merged[name] = checked
-    if problems:
-        raise ValueError("invalid driving scenario parameters:\n  " + "\n  ".join(problems))
-    return merged
+    from simtest_envs import paramcheck  # lazily: this module stays plain data for the harness
 
-
-def _check(name: str, value: Any) -> tuple[Any, str | None]:
-    spec = PARAMS[name]
-    kind = spec["type"]
-    if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            elif hasattr(value, "__index__") and not isinstance(value, bool):  # numpy integers
-                value = int(value)
-            else:
-                return None, f"expected an integer, got {value!r}"
-    elif kind == "float":
-        if isinstance(value, bool):
-            return None, f"expected a number, got {value!r}"
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            return None, f"expected a number, got {value!r}"
-        if not math.isfinite(value):
-            return None, f"expected a finite number, got {value!r}"
-    elif kind == "str":
-        if value not in spec["choices"]:
-            close = difflib.get_close_matches(str(value), spec["choices"], n=1)
-            hint = f' (did you mean "{close[0]}"?)' if close else ""
-            return None, f"{value!r} is not one of {spec['choices']}{hint}"
-        return value, None
-    elif kind == "list":
-        return _check_positions(value)
-    lo, hi = spec.get("min"), spec.get("max")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        return None, f"{value!r} is outside [{lo}, {hi}] {spec.get('unit', '')}".rstrip()
-    return value, None
+    return paramcheck.resolve(PARAMS, "simtest/Driving-v0", overrides, defaults() if base is None else base, where, _check_positions)
 
 
 def _check_positions(value: Any) -> tuple[Any, str | None]:

@@ -3,8 +3,6 @@ a stdlib-only validator, so the harness can read and check them without numpy or
 
 from __future__ import annotations
 
-import difflib
-import math
 from typing import Any, Mapping
 
 __all__ = ["PARAMS", "COHORTS", "defaults", "resolve_params", "MAX_TOPICS", "MAX_CATALOGUE", "MAX_SLATE"]
@@ -90,52 +88,11 @@ def resolve_params(overrides: Mapping[str, Any] | None, base: Mapping[str, Any] 
                    where: str = "params") -> dict[str, Any]:
     """Merge `overrides` over `base` (default: the declared defaults) and check every value.
 
-    All problems are reported at once in one ValueError naming `where`, the key and the fix.
+    All problems are reported at once in one ValueError naming `where`, the key and the fix;
+    unknown names get a suggestion.
     """
-    merged = dict(base) if base is not None else defaults()
-    problems: list[str] = []
-    for name, value in dict(overrides or {}).items():
-        if name not in PARAMS:
-            close = difflib.get_close_matches(str(name), list(PARAMS), n=1)
-            hint = f'; did you mean "{close[0]}"?' if close else f"; known: {', '.join(PARAMS)}"
-            problems.append(f"{where}.{name}: unknown parameter of simtest/RecsysSession-v0{hint}")
-            continue
-        checked, problem = _check(name, value)
-        if problem:
-            problems.append(f"{where}.{name}: {problem}")
-        else:
-            merged[name] = checked
-    if problems:
-        raise ValueError("invalid recsys scenario parameters:\n  " + "\n  ".join(problems))
-    return merged
+    from simtest_envs import paramcheck  # lazily: this module stays plain data for the harness
+
+    return paramcheck.resolve(PARAMS, "simtest/RecsysSession-v0", overrides, defaults() if base is None else base, where)
 
 
-def _check(name: str, value: Any) -> tuple[Any, str | None]:
-    spec = PARAMS[name]
-    kind = spec["type"]
-    if kind == "str":
-        if value not in spec["choices"]:
-            close = difflib.get_close_matches(str(value), spec["choices"], n=1)
-            hint = f' (did you mean "{close[0]}"?)' if close else ""
-            return None, f"{value!r} is not one of {spec['choices']}{hint}"
-        return value, None
-    if isinstance(value, bool):
-        return None, f"expected a number, got {value!r}"
-    if kind == "int":
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        elif hasattr(value, "__index__"):  # int and numpy integers
-            value = int(value)
-        else:
-            return None, f"expected an integer, got {value!r}"
-    else:
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            return None, f"expected a number, got {value!r}"
-        if not math.isfinite(value):
-            return None, f"expected a finite number, got {value!r}"
-    lo, hi = spec["min"], spec["max"]
-    if value < lo or value > hi:
-        return None, f"{value!r} is outside [{lo}, {hi}] {spec.get('unit', '')}".rstrip()
-    return value, None
