@@ -3,10 +3,12 @@ the env and the model once and running chunks of about a second of episodes; the
 most two chunks in flight per actor and owns every fault: chunk deadlines, dead or hung workers,
 bounded retries of infrastructure failures. No case is lost, none is reported twice.
 
+When a worker dies, the cases of its unfinished chunks become suspects: each reruns alone on an
+idle actor with nothing queued behind it, so a death can be pinned on exactly one case.
 Attempt numbers: `attempt` = 1 + the infrastructure failures attributed to that case (an
-env_error it raised, or its worker dying while running it alone). A case that merely shared a
-chunk with a culprit is rerun on its own and keeps its attempt number, so the same sweep gives
-the same rows whether or not a neighbour crashed."""
+env_error it raised, or its worker dying while it ran alone). A case that merely shared a chunk
+with a culprit keeps its attempt number, so the same sweep gives the same rows whether or not a
+neighbour crashed."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ log = logging.getLogger("simtest.executors.ray")
 DEADLINE_FLOOR_S = 30.0  # slack on every chunk deadline: scheduling, GC pauses, a slow first episode
 DEADLINE_FACTOR = 3.0  # deadline = factor x chunk size x p99 episode time (+ the floor)
 MAX_CHUNK_CASES = 256
+SETTLE_S = 5.0  # how long the replies of a dead actor may take to arrive
 
 
 # --------------------------------------------------------------------------- the actor
@@ -45,6 +48,7 @@ class _EpisodeActor:
         from simtest.runner import EpisodeWorker
 
         self.threads = threads
+        self.tainted = False
         self.worker = EpisodeWorker(model, wall_timeout_s=wall_timeout_s, step_budget=step_budget)
 
     def ready(self) -> dict:
@@ -68,16 +72,21 @@ class _EpisodeActor:
         return info
 
     def run_chunk(self, items: list[tuple[Case, int]]) -> tuple[list[EpisodeResult], bool]:
-        """Results in order, and whether the hard watchdog fired (the actor should be replaced)."""
+        """Results in order, and whether the hard watchdog fired. After a hard interrupt the
+        chunk stops there: this process's state is suspect, so the driver replaces the actor and
+        reruns the rest elsewhere."""
         from simtest.executors.local import run_guarded
 
         out: list[EpisodeResult] = []
-        interrupted = False
+        if self.tainted:  # a chunk queued behind the interrupted one: run nothing, it is requeued
+            return out, True
         for case, attempt in items:
             result, hard = run_guarded(self.worker, case, attempt)
             out.append(result)
-            interrupted |= hard
-        return out, interrupted
+            if hard:
+                self.tainted = True
+                return out, True
+        return out, False
 
     def shutdown(self) -> None:
         self.worker.close()
@@ -112,6 +121,7 @@ class _Chunk:
     submitted: float
     started: float | None = None  # when it reached the head of its actor's queue
     deadline_s: float = math.inf
+    isolated: bool = False  # a suspect alone on its actor: a death while it runs is its doing
 
 
 @dataclass(eq=False)
@@ -126,6 +136,7 @@ class _Slot:
     inflight: collections.deque = field(default_factory=collections.deque)
     episodes: int = 0
     retiring: bool = False
+    tainted: bool = False
 
     @property
     def ready(self) -> bool:
@@ -372,12 +383,15 @@ class RayExecutor:
                 for slot in ready:
                     if not queue:
                         return
-                    if len(slot.inflight) > depth:
+                    if len(slot.inflight) > depth or any(c.isolated for c in slot.inflight):
                         continue
+                    if queue[0].suspect and slot.inflight:
+                        continue  # a suspect runs alone on an idle actor, nothing queued behind it
                     items = take_chunk(len(ready))
                     now = time.monotonic()
                     ref = slot.handle.run_chunk.remote([(it.case, it.attempt) for it in items])
-                    chunk = _Chunk(items=items, ref=ref, submitted=now, deadline_s=self._deadline(len(items)))
+                    chunk = _Chunk(items=items, ref=ref, submitted=now, deadline_s=self._deadline(len(items)),
+                                   isolated=items[0].suspect)
                     if not slot.inflight:
                         chunk.started = now
                     slot.inflight.append(chunk)
@@ -385,6 +399,8 @@ class RayExecutor:
 
         def finish_chunk(slot: _Slot, chunk: _Chunk, value: Any) -> list[EpisodeResult]:
             results, interrupted = value
+            if len(results) < len(chunk.items):  # stopped early by a hard interrupt: never started
+                requeue(chunk.items[len(results):], suspect=False)
             done: list[EpisodeResult] = []
             retry: list[_Item] = []
             for item, r in zip(chunk.items, results):
@@ -405,31 +421,32 @@ class RayExecutor:
             slot.episodes += len(results)
             if slot.node_id:
                 self.stats["episodes_by_node"][slot.node_id] += len(done)
-            if interrupted or slot.episodes >= self.recycle_after:
-                slot.retiring = True  # a fresh process after a hard interrupt, or to shed leaks
+            if interrupted:
+                slot.tainted = True  # replaced right away, see below
+            if slot.episodes >= self.recycle_after:
+                slot.retiring = True  # shed leaks: replaced once its queue drains
             return done
 
         def worker_lost(slot: _Slot, why: str) -> list[EpisodeResult]:
             """The actor died (or was killed): collect what finished, requeue the rest."""
             done: list[EpisodeResult] = []
-            running_found = False
+            # Let every reply of the dead actor arrive first: a chunk that finished just before
+            # the death must count as finished.
+            refs = [c.ref for c in slot.inflight]
+            settled = set(ray.wait(refs, num_returns=len(refs), timeout=SETTLE_S)[0]) if refs else set()
             for chunk in list(slot.inflight):
-                value, err = None, None
-                if ray.wait([chunk.ref], timeout=0)[0]:
+                value = None
+                if chunk.ref in settled:
                     try:
                         value = ray.get(chunk.ref)
-                    except Exception as exc:  # noqa: BLE001
-                        err = exc
-                else:
-                    err = RuntimeError(why)
+                    except Exception:  # noqa: BLE001 - the death itself, reported below
+                        value = None
                 if value is not None:
                     done += finish_chunk(slot, chunk, value)
                     continue
-                if running_found:  # queued behind the chunk that was running: never started
-                    requeue(chunk.items, suspect=False)
-                    continue
-                running_found = True
-                if len(chunk.items) > 1:
+                if not (chunk.isolated and len(chunk.items) == 1):
+                    # Which case killed the worker is unknown (a reply can be lost in the crash):
+                    # rerun each case alone, where a death can be pinned on it.
                     requeue(chunk.items, suspect=True)
                     continue
                 item = chunk.items[0]
@@ -526,7 +543,16 @@ class RayExecutor:
                 slot.inflight.remove(chunk)
                 if slot.inflight and slot.inflight[0].started is None:
                     slot.inflight[0].started = time.monotonic()
-                for r in finish_chunk(slot, chunk, value):
+                done = finish_chunk(slot, chunk, value)
+                if slot.tainted:  # a step was interrupted in this process: retire it now
+                    for queued in slot.inflight:
+                        requeue(queued.items, suspect=False)
+                    slot.inflight.clear()
+                    handled.add(id(slot))
+                    self._kill(slot)
+                    self.stats["recycled"] += 1
+                    self._spawn()
+                for r in done:
                     yield self._stamp(r, t_start)
             now = time.monotonic()
             for slot in list(self._slots):

@@ -48,7 +48,7 @@ class ToyEnv(gymnasium.Env):
         self.rng = np.random.default_rng(seed)
         if self.log:  # one line per episode start, from whichever process runs it
             with open(self.log, "a") as f:
-                f.write(json.dumps({"pid": os.getpid()}) + "\n")
+                f.write(json.dumps({"pid": os.getpid(), "t": time.time()}) + "\n")
         return self._obs(), {"t": 0}
 
     def step(self, action):

@@ -64,7 +64,7 @@ def sweep(local_ray, tmp_path_factory) -> Sweep:
     fine = toy.cases(24, steps=4, step_s=0.005, log=str(logs / "fine.log"))
     env_bad = toy.cases(1, start=100, steps=5, raise_at=2, log=str(logs / "env_bad.log"))[0]
     agent_bad = toy.cases(1, start=200, steps=5, agent_raise=True, log=str(logs / "agent_bad.log"))[0]
-    hung = toy.cases(1, start=300, steps=50, hang_at=2)[0]
+    hung = toy.cases(1, start=300, steps=50, hang_at=2, log=str(logs / "hung.log"))[0]
     crash = toy.cases(1, start=400, steps=5, crash_at=2, log=str(logs / "crash.log"))[0]
     cases = fine[:12] + [env_bad, agent_bad, hung, crash] + fine[12:]
     with executor(wall_timeout_s=1.0, chunk_deadline_s=30, max_env_retries=2) as ex:
@@ -79,8 +79,9 @@ def test_two_workers_return_exactly_one_row_per_case(sweep):
     assert set(sweep.results) == expected
     fine = [sweep.results[c.case_id] for c in sweep.fine]
     assert {r.outcome for r in fine} == {Outcome.COMPLETED} and {r.attempt for r in fine} == {1}
-    pids = collections.Counter(starts(sweep.logs / "fine.log"))
-    assert len(pids) >= 2 and sum(pids.values()) == 24  # several actors worked, nothing ran twice
+    # Several actors worked. (A healthy case may *start* twice: the crash case's worker dies
+    # with finished results of its chunk not yet returned; those rerun, and still give one row.)
+    assert len(set(starts(sweep.logs / "fine.log"))) >= 2 and len(starts(sweep.logs / "fine.log")) >= 24
 
 
 def test_env_raising_is_env_error_after_bounded_retries(sweep):
@@ -101,7 +102,11 @@ def test_env_hanging_in_python_is_stopped_by_the_worker_watchdog(sweep):
     r = sweep.results[sweep.hung.case_id]
     assert r.outcome is Outcome.TIMEOUT and r.attempt == 1 and r.steps == 1
     assert "wall-clock watchdog: episode exceeded 1 s" in r.error and "time.sleep" in r.error
-    assert sweep.stats["recycled"] >= 1 and sweep.stats["deadline_kills"] == 0  # replaced by a fresh process
+    assert sweep.stats["deadline_kills"] == 0
+    # The interrupted process is retired: it starts no episode after the hung one.
+    [hung_start] = [json.loads(ln) for ln in (sweep.logs / "hung.log").read_text().splitlines()]
+    later = [json.loads(ln) for f in sweep.logs.glob("*.log") for ln in f.read_text().splitlines()]
+    assert not [e for e in later if e["pid"] == hung_start["pid"] and e["t"] > hung_start["t"]]
 
 
 def test_case_that_kills_its_worker_is_env_error_after_bounded_retries(sweep):
