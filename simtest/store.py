@@ -458,9 +458,10 @@ class Run:
             self._ids_by_chunk[name] = frozenset(seen)
             return len(rows)
 
-    def writer(self, flush_rows: int = 1000, flush_s: float = 30.0) -> "RunWriter":
+    def writer(self, flush_rows: int = 1000, flush_s: float = 2.0) -> "RunWriter":
         """A buffer for streamed results: a chunk is committed every `flush_rows` results or
-        `flush_s` seconds, whichever comes first, and on exit (also on an exception)."""
+        `flush_s` seconds, whichever comes first, and on exit (also on an exception). A driver
+        killed outright loses at most what arrived since the last commit (~`flush_s`)."""
         return RunWriter(self, flush_rows=flush_rows, flush_s=flush_s)
 
 
@@ -506,7 +507,7 @@ def _to_parquet(rows: list[dict]) -> bytes:
 class RunWriter:
     """Buffers streamed results and commits them in chunks (see Run.writer)."""
 
-    def __init__(self, run: Run, *, flush_rows: int = 1000, flush_s: float = 30.0):
+    def __init__(self, run: Run, *, flush_rows: int = 1000, flush_s: float = 2.0):
         if flush_rows < 1:
             raise ValueError("flush_rows must be >= 1")
         self.run = run
