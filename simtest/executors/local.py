@@ -36,16 +36,24 @@ def _alarm(seconds: float | None) -> Iterator[bool]:
         yield False
         return
 
+    pending, _ = signal.getitimer(signal.ITIMER_REAL)
+    if 0 < pending <= seconds:  # someone else's alarm (e.g. pytest-timeout) fires first: leave it be
+        yield False
+        return
+
     def fire(signum, frame):  # noqa: ARG001
         raise _WallClockExpired()
 
     previous = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, float(seconds))
+    t0 = time.monotonic()
+    _, interval = signal.setitimer(signal.ITIMER_REAL, float(seconds))
     try:
         yield True
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0.0)
         signal.signal(signal.SIGALRM, previous)
+        if pending > 0:  # put back the outer alarm, minus the time this episode took
+            signal.setitimer(signal.ITIMER_REAL, max(1e-3, pending - (time.monotonic() - t0)), interval)
 
 
 def run_guarded(worker: EpisodeWorker, case: Case, attempt: int) -> tuple[EpisodeResult, bool]:
