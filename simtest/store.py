@@ -428,6 +428,9 @@ class Run:
             rows: list[dict] = []
             seen: set[str] = set()
             for r in results:
+                if r.model_digest != self.model_digest:
+                    raise StoreError(f"{self.path}: refusing a result of model digest {r.model_digest} in a run of "
+                                     f"{self.model_label} (digest {self.model_digest}); open the model's own run")
                 cid = r.case.case_id
                 if cid in have or cid in seen:
                     continue

@@ -100,6 +100,15 @@ def test_a_committed_case_is_never_appended_again(store: RunStore):
     assert len(run.chunks) == 2
 
 
+def test_a_result_of_another_model_is_refused(store: RunStore):
+    from dataclasses import replace
+
+    run = store.open_run("s", MODEL, "eb")
+    with pytest.raises(StoreError, match="refusing a result of model digest ffff"):
+        run.append([replace(result(0), model_digest="ffff")])
+    assert run.case_ids() == set()
+
+
 def test_reopening_a_run_resumes_it(store: RunStore):
     run = store.open_run("s", MODEL, "eb")
     run.append([result(i) for i in range(3)])
