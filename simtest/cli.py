@@ -20,6 +20,12 @@ def _exec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, help="Ray actors (default: one per CPU)")
     p.add_argument("--address", default=None, help="join an existing Ray cluster (e.g. ray://head:10001 or auto)")
     p.add_argument("--results", default=".simtest/results", help="results directory or URI (default: %(default)s)")
+    p.add_argument("--cpus-per-worker", type=float, default=1.0, help="Ray: CPUs per actor (default: %(default)s)")
+    p.add_argument("--gpus-per-worker", type=float, default=0.0, help="Ray: GPUs per actor (default: %(default)s)")
+    p.add_argument("--memory-per-worker", type=float, default=None, metavar="GB",
+                   help="Ray: memory reserved per actor, in GB (default: none)")
+    p.add_argument("--chunk-s", type=float, default=1.0,
+                   help="Ray: seconds of episodes per chunk (default: %(default)s; ~30 on large clusters)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -28,8 +34,13 @@ def _exec_options(args: argparse.Namespace):
 
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    for flag in ("cpus_per_worker", "chunk_s"):
+        if getattr(args, flag) <= 0:
+            raise UsageError(f"--{flag.replace('_', '-')} must be positive")
     return ExecutionOptions(executor=args.executor, workers=args.workers, address=args.address,
-                            results=args.results, quiet=args.quiet)
+                            results=args.results, quiet=args.quiet, cpus_per_worker=args.cpus_per_worker,
+                            gpus_per_worker=args.gpus_per_worker, memory_per_worker_gb=args.memory_per_worker,
+                            chunk_s=args.chunk_s)
 
 
 # --------------------------------------------------------------------------- commands

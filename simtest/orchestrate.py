@@ -30,13 +30,19 @@ class ExecutionOptions:
     results: str = DEFAULT_RESULTS
     quiet: bool = False
     wall_timeout_s: float | None = 120.0
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+    memory_per_worker_gb: float | None = None
+    chunk_s: float = 1.0
 
     def make_executor(self):
         from simtest.executors import make_executor
 
         opts: dict[str, Any] = {"wall_timeout_s": self.wall_timeout_s}
         if self.executor == "ray":
-            opts.update(workers=self.workers, address=self.address)
+            memory = int(self.memory_per_worker_gb * 2**30) if self.memory_per_worker_gb else None
+            opts.update(workers=self.workers, address=self.address, cpus_per_actor=self.cpus_per_worker,
+                        gpus_per_actor=self.gpus_per_worker, memory_per_actor=memory, chunk_s=self.chunk_s)
         return make_executor(self.executor, **opts)
 
 
