@@ -32,6 +32,12 @@ class ControllerConfig:
     min_speed: float = 0.75  # m/s: keep creeping so the car can still turn away
     goal_slow_gain: float = 0.8  # target speed (m/s) per metre of remaining distance
     turn_slow: float = 0.4  # fraction of speed shed at full steering
+    repulse_weight: float = 0.5  # cost of directions near close hits, even where all are blocked
+    repulse_width_deg: float = 20.0  # angular reach of that repulsion
+    reverse_level: float = 0.9  # if even the best direction is this blocked, back up ...
+    reverse_steps: int = 4  # ... for this many control steps
+    reverse_speed: float = 1.0  # m/s
+    escape_steps: int = 10  # control steps to keep to the side chosen when reversing
     speed_scale: float = 4.0  # m/s at throttle 1: the env's throttle is a wheel speed command
 
     def __post_init__(self) -> None:
@@ -63,6 +69,8 @@ class HistogramController:
         centres = (edges[:-1] + edges[1:]) / 2.0
         self.bin_angles = centres if self.config.first_bin_left else centres[::-1].copy()
         self._half_fov = half
+        gap = self.bin_angles[:, None] - self.bin_angles[None, :]
+        self._kernel = np.exp(-0.5 * (gap / np.deg2rad(self.config.repulse_width_deg)) ** 2)
         self.reset()
 
     def widened(self, proximity: np.ndarray) -> np.ndarray:
@@ -76,13 +84,26 @@ class HistogramController:
         gap = np.abs(self.bin_angles[:, None] - self.bin_angles[None, :])  # [direction, hit bin]
         return np.where(gap <= reach[None, :], proximity[None, :], 0.0).max(axis=1)
 
-    def choose_direction(self, proximity: np.ndarray, heading_error: float) -> tuple[float, float]:
-        """(direction in rad, +left; its widened proximity)."""
+    def choose_direction(
+        self, proximity: np.ndarray, heading_error: float, side: float = 0.0
+    ) -> tuple[float, float]:
+        """(direction in rad, +left; its widened proximity). side=+1/-1 restricts the choice to the
+        left/right half (and the centre) while escaping after a reverse."""
         c = self.config
         target = float(np.clip(heading_error, -self._half_fov, self._half_fov))
+        if side != 0.0:
+            target = side * self._half_fov
         wide = self.widened(proximity)
         blocked = np.clip((wide - c.free_level) / c.block_span, 0.0, 1.0)
-        cost = np.abs(self.bin_angles - target) / self._half_fov + c.obstacle_weight * blocked
+        # Soft repulsion: among equally blocked directions prefer those away from the nearest hits.
+        near = (self._kernel @ proximity**2) / self._kernel.sum(axis=1)
+        cost = (
+            np.abs(self.bin_angles - target) / self._half_fov
+            + c.obstacle_weight * blocked
+            + c.repulse_weight * near
+        )
+        if side != 0.0:
+            cost = cost + 10.0 * (side * self.bin_angles < 0.0)
         best = int(np.argmin(cost))
         direction = float(self.bin_angles[best])
         if abs(heading_error) > self._half_fov and blocked[best] == 0.0:
@@ -92,6 +113,10 @@ class HistogramController:
 
     def reset(self) -> None:
         self._side_memory = np.zeros(2, dtype=np.int64)
+        self._reverse_left = 0
+        self._reverse_steer = 0.0
+        self._escape_left = 0
+        self._escape_side = 0.0
 
     def act(self, proximity: np.ndarray, ego: np.ndarray) -> np.ndarray:
         c = self.config
@@ -100,7 +125,25 @@ class HistogramController:
             raise ValueError(f"expected {self.n_bins} proximity bins, got {prox.shape[0]}")
         _, heading_error, distance = (float(v) for v in np.asarray(ego).reshape(-1)[:3])
 
-        direction, _ = self.choose_direction(prox, heading_error)
+        if self._reverse_left > 0:
+            self._reverse_left -= 1
+            return np.array([self._reverse_steer, -c.reverse_speed / c.speed_scale], dtype=np.float32)
+        side = 0.0
+        if self._escape_left > 0:
+            self._escape_left -= 1
+            side = self._escape_side
+        direction, best_wide = self.choose_direction(prox, heading_error, side)
+        if best_wide >= c.reverse_level and c.reverse_steps > 0:
+            # Boxed in: back up while turning the nose toward the least blocked side (in reverse,
+            # steering the other way turns the nose that way), then keep to that side for a while
+            # so the car does not drive straight back into the same spot.
+            left = float(self._kernel_side(prox, +1.0))
+            right = float(self._kernel_side(prox, -1.0))
+            self._escape_side = side or (1.0 if left < right else -1.0)
+            self._escape_left = c.escape_steps
+            self._reverse_left = c.reverse_steps - 1
+            self._reverse_steer = -self._escape_side
+            return np.array([self._reverse_steer, -c.reverse_speed / c.speed_scale], dtype=np.float32)
         # An obstacle that just left the view at an edge is still beside the car: do not turn into
         # it until it is behind (a few control steps).
         left_edge, right_edge = (0, -1) if self.config.first_bin_left else (-1, 0)
@@ -121,6 +164,11 @@ class HistogramController:
         target *= 1.0 - c.turn_slow * abs(steering)
         throttle = float(np.clip(target / c.speed_scale, -1.0, 1.0))
         return np.array([steering, throttle], dtype=np.float32)
+
+    def _kernel_side(self, proximity: np.ndarray, sign: float) -> float:
+        """Mean proximity over the bins on one side (+1 left, -1 right)."""
+        mask = sign * self.bin_angles > 0.0
+        return float(proximity[mask].mean()) if mask.any() else 1.0
 
     def _centre_bins(self) -> slice:
         mid = self.n_bins // 2

@@ -4,12 +4,15 @@ lighting on the same scenes for every manifest, success (and collisions) per lig
     python -m simtest_models.driving.evaluate models/driving/driving-perception-1.1.yaml ... --episodes 40
 
 `--oracle` adds the controller on ground-truth proximity (the ceiling perception can reach).
+`--plan FILE` runs the cases that `simtest plan --suite ... > FILE` printed instead of the built-in
+scene distribution (`--episodes` then caps the cases per lighting).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import math
 import time
 from pathlib import Path
@@ -29,6 +32,19 @@ def case_params(rng: np.random.Generator, fog_max: float) -> dict:
         "goal_bearing": float(rng.uniform(-math.pi, math.pi)),
         "fog_density": float(rng.uniform(0.0, fog_max)) if fog_max > 0 else 0.0,
     }
+
+
+def plan_cases(path: Path, per_lighting: int) -> dict[str, list[tuple[dict, int]]]:
+    """Cases from `simtest plan` output lines: `<case_id>  <scenario>  seed=<n>  {params json}`."""
+    out: dict[str, list[tuple[dict, int]]] = {light: [] for light in LIGHTINGS}
+    for line in path.read_text().splitlines():
+        parts = line.split(None, 3)
+        if len(parts) != 4 or not parts[2].startswith("seed="):
+            continue
+        params = json.loads(parts[3])
+        out.setdefault(params.get("lighting", "day"), []).append((params, int(parts[2][5:])))
+    # Evenly spaced, so a cap still covers every scenario of the plan.
+    return {k: v[:: max(1, len(v) // per_lighting)][:per_lighting] for k, v in out.items()}
 
 
 def load_manifest_agent(path: Path):
@@ -84,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fog-max", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=12345)
     ap.add_argument("--oracle", action="store_true", help="also run the controller on ground truth")
+    ap.add_argument("--plan", type=Path, help="cases printed by `simtest plan --suite ...`")
     args = ap.parse_args(argv)
 
     import gymnasium
@@ -97,15 +114,20 @@ def main(argv: list[str] | None = None) -> int:
         agents.append(("oracle-proximity", _OracleAgent()))
     env = gymnasium.make("simtest/Driving-v0", disable_env_checker=True)
     rng = np.random.default_rng(args.seed)
-    cases = [(case_params(rng, args.fog_max), int(rng.integers(2**31))) for _ in range(args.episodes)]
+    if args.plan:
+        by_light = plan_cases(args.plan, args.episodes)
+    else:
+        cases = [(case_params(rng, args.fog_max), int(rng.integers(2**31))) for _ in range(args.episodes)]
+        by_light = {light: [({**p, "lighting": light}, s) for p, s in cases] for light in LIGHTINGS}
 
+    print("success and collisions/off-course/timeouts per lighting")
     print(f"{'model':24s} " + " ".join(f"{l:>16s}" for l in LIGHTINGS) + f" {'overall':>8s} {'s/ep':>6s}")
     for name, agent in agents:
         cells, wins, total, t0 = [], 0, 0, time.perf_counter()
         for light in LIGHTINGS:
-            outcomes = [run_episode(env, agent, {**p, "lighting": light}, s) for p, s in cases]
+            outcomes = [run_episode(env, agent, p, s) for p, s in by_light[light]]
             ok = outcomes.count("success")
-            cells.append(f"{ok / len(outcomes):5.0%} (col {outcomes.count('collision'):2d})")
+            cells.append(f"{ok / len(outcomes):4.0%} {outcomes.count('collision'):2d}/{outcomes.count('off_course'):2d}/{outcomes.count('timeout'):2d}")
             wins, total = wins + ok, total + len(outcomes)
         per_ep = (time.perf_counter() - t0) / total
         print(f"{name:24s} " + " ".join(f"{c:>16s}" for c in cells) + f" {wins / total:8.0%} {per_ep:6.2f}")

@@ -23,7 +23,7 @@ import numpy as np
 
 NAME = "driving-perception"
 ENTRY_POINT = "simtest_models.driving.agent:make_agent"
-DATA_FORMAT = 1  # bump when the frame collection below changes: invalidates cached renders
+DATA_FORMAT = 2  # bump when the frame collection below changes: invalidates cached renders
 LIGHTINGS = ("day", "dusk", "night")
 
 
@@ -32,6 +32,7 @@ class DataSpec:
     """Everything that determines the rendered frames (and so the cache key)."""
 
     lighting: tuple[str, ...]
+    fog_min: float
     fog_max: float
     episodes: int
     max_steps: int
@@ -59,7 +60,8 @@ class Dataset:
 def episode_params(rng: np.random.Generator, spec: DataSpec) -> dict:
     """Scene parameters of one training episode: wide ranges so the data covers crowded scenes,
     large and small obstacles, every sun direction, fog and sensor noise."""
-    fog = float(rng.uniform(0.0, spec.fog_max)) if spec.fog_max > 0 and rng.random() < 0.5 else 0.0
+    # Half the episodes clear, half in fog between fog_min and fog_max.
+    fog = float(rng.uniform(spec.fog_min, spec.fog_max)) if rng.random() < 0.5 else 0.0
     return {
         "lighting": str(spec.lighting[int(rng.integers(len(spec.lighting)))]),
         "fog_density": fog,
@@ -221,11 +223,17 @@ def command_line(args: argparse.Namespace) -> str:
         "python -m simtest_models.driving.train",
         f"--version {args.version}",
         f"--lighting {','.join(args.lighting)}",
+        f"--fog-min {args.fog_min:g}",
         f"--fog-max {args.fog_max:g}",
         f"--episodes {args.episodes}",
+        f"--max-steps {args.max_steps}",
         f"--epochs {args.epochs}",
+        f"--batch-size {args.batch_size}",
+        f"--lr {args.lr:g}",
         f"--min-brightness {args.min_brightness:g}",
+        f"--n-bins {args.n_bins}",
         f"--seed {args.seed}",
+        f"--data-seed {args.data_seed}",
         f"--threads {args.threads}",
         f"--out {args.out}",
     ]
@@ -240,8 +248,9 @@ def write_manifest(args: argparse.Namespace, weights: Path, data: Dataset, kept:
     described = ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "none"
     trained_on = (
         f"{len(kept.images)} frames from {args.episodes} episodes of simtest/Driving-v0 "
-        f"(lighting {'/'.join(args.lighting)}; fog_density up to {args.fog_max:g}); "
-        f"frames per lighting: {described}; seed {args.seed}"
+        f"(lighting {'/'.join(args.lighting)}; fog_density "
+        f"{f'{args.fog_min:g}-{args.fog_max:g} in half of them' if args.fog_max > 0 else '0'}); "
+        f"frames per lighting: {described}; data seed {args.data_seed}"
     )
     if len(kept.images) != len(data.images):
         trained_on += f"; {len(data.images) - len(kept.images)} of {len(data.images)} rendered frames filtered out"
@@ -253,7 +262,7 @@ def write_manifest(args: argparse.Namespace, weights: Path, data: Dataset, kept:
         "sha256": sha256_file(weights),
         "options": {"n_bins": args.n_bins},
         "trained_on": trained_on,
-        "training": {"command": command_line(args), "seed": args.seed, **report},
+        "training": {"command": command_line(args), "seed": args.seed, "data_seed": args.data_seed, **report},
         "notes": args.notes,
     }
     path = weights.with_name(f"{NAME}-{args.version}.yaml")
@@ -267,7 +276,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--version", required=True, help='version string written to the manifest, e.g. "1.1"')
     ap.add_argument("--lighting", default="day", type=lambda s: tuple(x.strip() for x in s.split(",") if x.strip()),
                     help="comma-separated lightings to render (day,dusk,night)")
-    ap.add_argument("--fog-max", type=float, default=0.0, help="fog_density drawn in [0, this] for half the episodes")
+    ap.add_argument("--fog-min", type=float, default=0.05, help="fog_density of foggy episodes is drawn in [fog-min, fog-max]")
+    ap.add_argument("--fog-max", type=float, default=0.0, help="0 (default): no fog; else half the episodes are foggy")
     ap.add_argument("--episodes", type=int, default=300)
     ap.add_argument("--max-steps", type=int, default=80, help="frames per episode at most")
     ap.add_argument("--epochs", type=int, default=15)
@@ -276,7 +286,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--min-brightness", type=float, default=0.0,
                     help="drop frames whose mean pixel intensity (0-255) is below this (blank-frame filter; 0 keeps all)")
     ap.add_argument("--n-bins", type=int, default=9)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="training seed (initialisation, batch order, flips)")
+    ap.add_argument("--data-seed", type=int, default=None, help="seed of the rendered episodes (default: --seed)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (results are reproducible per thread count)")
     ap.add_argument("--out", default="models/driving", help="directory for the weights and the manifest")
     ap.add_argument("--notes", default="", help="free text for the manifest")
@@ -286,6 +297,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error(f"--lighting: {bad or 'empty'} not in {list(LIGHTINGS)}; e.g. --lighting day,dusk,night")
     if not 0.0 <= args.fog_max <= 1.0:
         ap.error(f"--fog-max must be in [0, 1] (the env's fog_density range), got {args.fog_max}")
+    if args.data_seed is None:
+        args.data_seed = args.seed
+    if args.fog_max == 0.0:
+        args.fog_min = 0.0
+    elif not 0.0 <= args.fog_min <= args.fog_max:
+        ap.error(f"--fog-min must be in [0, --fog-max], got {args.fog_min}")
     return args
 
 
@@ -296,8 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    spec = DataSpec(lighting=tuple(args.lighting), fog_max=float(args.fog_max), episodes=args.episodes,
-                    max_steps=args.max_steps, seed=args.seed)
+    spec = DataSpec(lighting=tuple(args.lighting), fog_min=float(args.fog_min), fog_max=float(args.fog_max), episodes=args.episodes,
+                    max_steps=args.max_steps, seed=args.data_seed)
     t0 = time.perf_counter()
     data = load_or_collect(spec, out / "data")
     kept = brightness_filter(data, args.min_brightness)
