@@ -4,6 +4,7 @@ loads ProximityNet weights and composes the CNN with the histogram controller.""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import fields
 from typing import Any
 
@@ -58,9 +59,8 @@ def load_perception(weights: str | os.PathLike, n_bins: int = 9, width: int = 16
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # any unreadable or non-tensor payload is a bad weights file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(
-            f"{path}: not a torch state_dict loadable with weights_only=True ({first}); "
+            f"{path}: not a torch state_dict loadable with weights_only=True ({_load_reason(exc)}); "
             "save weights with torch.save(model.state_dict(), path)"
         ) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -73,7 +73,7 @@ def load_perception(weights: str | os.PathLike, n_bins: int = 9, width: int = 16
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     shapes = [
-        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        f"{k} has shape {tuple(state[k].shape)} in the file, {tuple(v.shape)} in the model"
         for k, v in expected.items()
         if k in state and tuple(state[k].shape) != tuple(v.shape)
     ]
@@ -84,7 +84,8 @@ def load_perception(weights: str | os.PathLike, n_bins: int = 9, width: int = 16
         if unexpected:
             parts.append(f"unexpected keys {unexpected[:3]}{' ...' if len(unexpected) > 3 else ''}")
         if shapes:
-            parts.append(f"shape mismatch {shapes[0]} (file vs model){' ...' if len(shapes) > 1 else ''}")
+            more = f" (and {len(shapes) - 1} more)" if len(shapes) > 1 else ""
+            parts.append(f"{shapes[0]}{more}")
         raise ValueError(
             f"{path}: weights do not match ProximityNet(n_bins={n_bins}, width={width}): "
             f"{'; '.join(parts)}; fix the manifest options (n_bins, width) or point it at "
@@ -93,6 +94,17 @@ def load_perception(weights: str | os.PathLike, n_bins: int = 9, width: int = 16
     net.load_state_dict(state)
     net.eval()
     return net
+
+
+def _load_reason(exc: Exception) -> str:
+    """The useful part of torch's error: which global or opcode the safe unpickler refused. Its
+    advice to retry with weights_only=False is dropped on purpose: we never unpickle code."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", text) or re.search(r"(Unsupported operand \d+)", text)
+    if found:
+        return found.group(0).replace("GLOBAL ", "")
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def make_agent(weights: str | None = None, **options: Any) -> DrivingAgent:
