@@ -1,8 +1,9 @@
 """Non-learned controller of the driving agent: a vector-field histogram over the proximity bins.
 
 Pure numpy and deterministic: steers to the free bin closest to the goal direction, slows down when
-the way ahead is blocked and when the goal is near. Perception decides what is free; this decides
-what to do about it, so two model versions differ only by their perception weights.
+the way ahead is blocked and when the goal is near, backs out of dead ends, and remembers for a few
+steps an obstacle that has just left the view at an edge. Perception decides what is free; this
+decides what to do about it, so model versions differ only by their perception weights.
 """
 
 from __future__ import annotations
@@ -56,7 +57,11 @@ class ControllerConfig:
 
 
 class HistogramController:
-    """proximity (n_bins,) + ego [speed, heading error, goal distance] -> [steering, throttle]."""
+    """proximity (n_bins,) + ego [speed, heading error, goal distance] -> [steering, throttle].
+
+    Stateful only through short manoeuvre memories (reverse, escape side, obstacles beside the car);
+    `reset()` clears them. The throttle is a speed command, so ego speed is not needed.
+    """
 
     def __init__(self, n_bins: int = 9, config: ControllerConfig | None = None) -> None:
         if n_bins < 1:
@@ -137,8 +142,8 @@ class HistogramController:
             # Boxed in: back up while turning the nose toward the least blocked side (in reverse,
             # steering the other way turns the nose that way), then keep to that side for a while
             # so the car does not drive straight back into the same spot.
-            left = float(self._kernel_side(prox, +1.0))
-            right = float(self._kernel_side(prox, -1.0))
+            left = self._side_mean(prox, +1.0)
+            right = self._side_mean(prox, -1.0)
             self._escape_side = side or (1.0 if left < right else -1.0)
             self._escape_left = c.escape_steps
             self._reverse_left = c.reverse_steps - 1
@@ -147,11 +152,11 @@ class HistogramController:
         # An obstacle that just left the view at an edge is still beside the car: do not turn into
         # it until it is behind (a few control steps).
         left_edge, right_edge = (0, -1) if self.config.first_bin_left else (-1, 0)
-        for side, edge, sign in ((0, left_edge, 1.0), (1, right_edge, -1.0)):
+        for slot, edge, sign in ((0, left_edge, 1.0), (1, right_edge, -1.0)):
             if prox[edge] >= c.side_level:
-                self._side_memory[side] = c.side_hold_steps
-            elif self._side_memory[side] > 0:
-                self._side_memory[side] -= 1
+                self._side_memory[slot] = c.side_hold_steps
+            elif self._side_memory[slot] > 0:
+                self._side_memory[slot] -= 1
                 if sign * direction > 0.0:
                     direction = 0.0
         steering = float(np.clip(c.steer_gain * direction, -1.0, 1.0))
@@ -165,7 +170,7 @@ class HistogramController:
         throttle = float(np.clip(target / c.speed_scale, -1.0, 1.0))
         return np.array([steering, throttle], dtype=np.float32)
 
-    def _kernel_side(self, proximity: np.ndarray, sign: float) -> float:
+    def _side_mean(self, proximity: np.ndarray, sign: float) -> float:
         """Mean proximity over the bins on one side (+1 left, -1 right)."""
         mask = sign * self.bin_angles > 0.0
         return float(proximity[mask].mean()) if mask.any() else 1.0
