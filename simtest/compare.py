@@ -565,8 +565,8 @@ def _new_failures(cand: pd.DataFrame, base: pd.DataFrame, pairs: _Pairs) -> list
     check_cols = [c for c in cand.columns if c.startswith(CHECK_PREFIX)]
     out = []
     for _, row in rows.iterrows():
-        failed = tuple(c[len(CHECK_PREFIX):] for c in check_cols if row[c] is not None and not _isnan(row[c])
-                       and not bool(row[c]))
+        # a check a scenario does not have is missing (None / NaN / pd.NA) in other scenarios' rows
+        failed = tuple(c[len(CHECK_PREFIX):] for c in check_cols if not pd.isna(row[c]) and not bool(row[c]))
         if row["outcome"] != "completed":
             failed = (f"outcome={row['outcome']}",) + failed
         out.append(NewFailure(

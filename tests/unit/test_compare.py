@@ -443,3 +443,14 @@ def test_compare_properties_on_random_paired_outcomes(rows, sequential):
     overall = check(v)
     assert overall.n == len(rows)
     assert overall.delta == pytest.approx((np.sum(base & ~cand) - np.sum(~base & cand)) / len(rows))
+
+
+def test_new_failures_ignore_checks_that_other_scenarios_do_not_have():
+    # as read back from Parquet: a check only one scenario has is <NA> in the other scenario's rows
+    base, cand = pair(3, 0, 20)
+    b, c = run(base), run(cand)
+    for frame in (b, c):
+        frame["check_collision"] = pd.array([None] * 10 + [True] * 10, dtype="boolean")
+    v = compare(c, b, None, policy(), DECL)
+    assert [f.case_id for f in v.new_failures] == ["c0000", "c0001", "c0002"]
+    assert v.new_failures[0].failed_checks == ("success",)
