@@ -3,8 +3,11 @@ among static obstacles, seen through an on-board camera; per-step ground truth g
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any
+import os
+import sys
+from typing import Any, Iterator
 
 import gymnasium
 import numpy as np
@@ -242,7 +245,8 @@ class DrivingEnv(gymnasium.Env):
 
     def _connect(self) -> BulletClient:
         if self._p is None:
-            self._p = BulletClient(connection_mode=pb.DIRECT)
+            with _native_stdout_silenced():  # pybullet's C code prints "argv[0]=" on every connect
+                self._p = BulletClient(connection_mode=pb.DIRECT)
         return self._p
 
     def _build_world(self, scene: Scene, params: dict[str, Any]) -> None:
@@ -425,3 +429,21 @@ def _sun(light: dict[str, Any]) -> list[float]:
     el, az = math.radians(light["elevation"]), math.radians(light["azimuth"])
     return [math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)]
 
+
+@contextlib.contextmanager
+def _native_stdout_silenced() -> Iterator[None]:
+    """Send file descriptor 1 to /dev/null while C code runs (Python's own output is flushed
+    first and is unaffected afterwards). A no-op where fd 1 cannot be duplicated."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)

@@ -12,7 +12,7 @@ __all__ = ["render_summary", "verdict_line", "why_line"]
 ICON = {"pass": "✅", "fail": "❌", "invalid": "⚠️", "undecided": "❔", "warn": "⚠️", "too_small": "·"}
 MAX_PROBLEMS = 8
 MAX_SLICES = 10
-MAX_FAILURES = 8
+MAX_FAILURES = 6
 
 
 def verdict_line(d: ReportData) -> str:
