@@ -81,9 +81,11 @@ class EpisodeWorker:
         steps = 0
         budget = self.step_budget if self.step_budget is not None else case.horizon
         adapter: EnvAdapter | None = None
+        # A model that cannot be built (missing or mismatched weights) is bad input, not an episode
+        # outcome: the ModelError propagates and stops the run with one clear message.
+        agent = self.agent
         try:
             adapter = self._adapter(case.env)
-            agent = self.agent
             env_seed, agent_seed = episode_seeds(case.seed)
             phase = _Phase.ENV
             obs, info = adapter.reset(case.params, case.params_json, env_seed)
