@@ -34,15 +34,24 @@ def case_params(rng: np.random.Generator, fog_max: float) -> dict:
     }
 
 
+def harness_env_seed(case_seed: int) -> int:
+    """The env seed simtest derives from a case seed (its runner's `episode_seeds`), so that a
+    `--plan` case here replays the harness's episode (models never import simtest)."""
+    env_ss, _ = np.random.SeedSequence(case_seed).spawn(2)
+    return int(env_ss.generate_state(1)[0])
+
+
 def plan_cases(path: Path, per_lighting: int) -> dict[str, list[tuple[dict, int]]]:
-    """Cases from `simtest plan` output lines: `<case_id>  <scenario>  seed=<n>  {params json}`."""
+    """Cases from `simtest plan` output lines: `<case_id>  <scenario>  seed=<n>  {params json}`,
+    as (params, env seed)."""
     out: dict[str, list[tuple[dict, int]]] = {light: [] for light in LIGHTINGS}
     for line in path.read_text().splitlines():
         parts = line.split(None, 3)
         if len(parts) != 4 or not parts[2].startswith("seed="):
             continue
         params = json.loads(parts[3])
-        out.setdefault(params.get("lighting", "day"), []).append((params, int(parts[2][5:])))
+        seed = harness_env_seed(int(parts[2][5:]))
+        out.setdefault(params.get("lighting", "day"), []).append((params, seed))
     # Evenly spaced, so a cap still covers every scenario of the plan.
     return {k: v[:: max(1, len(v) // per_lighting)][:per_lighting] for k, v in out.items()}
 

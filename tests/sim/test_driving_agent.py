@@ -179,17 +179,22 @@ def test_a_real_episode_is_identical_when_replayed():
 
 
 @pytest.mark.slow
-def test_candidate_regresses_at_night_but_not_by_day_in_closed_loop():
-    """The demo's premise: 1.2 (trained without clear-night frames) loses night episodes that 1.1
-    wins, while day success is unchanged."""
+def test_candidate_regresses_in_fog_at_night_but_not_by_day_in_closed_loop():
+    """The demo's premise: 1.2 (its contrast filter dropped every foggy night frame) loses foggy
+    night episodes that 1.1 wins, while the same scenes by day are unchanged."""
     import gymnasium
 
     import simtest_envs  # noqa: F401
-    from simtest_models.driving.evaluate import case_params, load_manifest_agent, run_episode
+    from simtest_models.driving.evaluate import load_manifest_agent, run_episode
 
     env = gymnasium.make("simtest/Driving-v0", disable_env_checker=True)
-    rng = np.random.default_rng(999)
-    cases = [(case_params(rng, 0.0), int(rng.integers(2**31))) for _ in range(40)]
+    rng = np.random.default_rng(2024)
+    cases = [
+        ({"fog_density": float(rng.uniform(0.05, 0.25)), "n_obstacles": int(rng.integers(2, 5)),
+          "obstacle_size": float(rng.uniform(0.4, 0.8)), "goal_distance": float(rng.uniform(8.0, 12.0)),
+          "goal_bearing": float(rng.uniform(-3.14, 3.14))}, int(rng.integers(2**31)))
+        for _ in range(20)
+    ]
     success = {}
     for version in ("1.1", "1.2"):
         _, agent = load_manifest_agent(MODELS / f"driving-perception-{version}.yaml")
@@ -197,8 +202,8 @@ def test_candidate_regresses_at_night_but_not_by_day_in_closed_loop():
             wins = sum(run_episode(env, agent, {**p, "lighting": light}, s) == "success" for p, s in cases)
             success[version, light] = wins / len(cases)
     env.close()
-    assert success["1.1", "night"] - success["1.2", "night"] >= 0.10, success
-    assert abs(success["1.1", "day"] - success["1.2", "day"]) <= 0.05, success
+    assert success["1.1", "night"] - success["1.2", "night"] >= 0.5, success
+    assert abs(success["1.1", "day"] - success["1.2", "day"]) <= 0.1, success
 
 
 def test_training_script_is_reproducible_and_writes_a_loadable_manifest(tmp_path):
