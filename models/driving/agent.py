@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from simtest_models.driving.controller import ControllerConfig, HistogramController
+from simtest_models.weights import state_dict_mismatch
 
 _CONTROLLER_OPTIONS = {f.name for f in fields(ControllerConfig)}
 _AGENT_OPTIONS = {"n_bins", "width", "torch_threads"}
@@ -69,23 +70,8 @@ def load_perception(weights: str | os.PathLike, n_bins: int = 9, width: int = 16
             "save weights with torch.save(model.state_dict(), path)"
         )
     net = ProximityNet(n_bins=n_bins, width=width)
-    expected = net.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    shapes = [
-        f"{k} has shape {tuple(state[k].shape)} in the file, {tuple(v.shape)} in the model"
-        for k, v in expected.items()
-        if k in state and tuple(state[k].shape) != tuple(v.shape)
-    ]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing[:3]}{' ...' if len(missing) > 3 else ''}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected[:3]}{' ...' if len(unexpected) > 3 else ''}")
-        if shapes:
-            more = f" (and {len(shapes) - 1} more)" if len(shapes) > 1 else ""
-            parts.append(f"{shapes[0]}{more}")
+    parts = state_dict_mismatch(net.state_dict(), state)
+    if parts:
         raise ValueError(
             f"{path}: weights do not match ProximityNet(n_bins={n_bins}, width={width}): "
             f"{'; '.join(parts)}; fix the manifest options (n_bins, width) or point it at "

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from simtest_models.recsys.features import FEATURES
+from simtest_models.weights import state_dict_mismatch
 
 __all__ = ["RankerNet", "LinearScorer", "build", "load_scorer"]
 
@@ -66,19 +67,8 @@ def load_scorer(weights: str | os.PathLike, architecture: str = "mlp", hidden: i
         raise ValueError(f"{path}: expected a state_dict (dict of tensors), got {type(state).__name__}; "
                          "save weights with torch.save(model.state_dict(), path)")
     net = build(architecture, hidden)
-    expected = net.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
-              if k in state and tuple(state[k].shape) != tuple(v.shape)]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing[:3]}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected[:3]}")
-        if shapes:
-            parts.append(f"shape mismatch {shapes[0]} (file vs model)")
+    parts = state_dict_mismatch(net.state_dict(), state)
+    if parts:
         raise ValueError(f"{path}: weights do not match architecture={architecture!r} hidden={hidden}: "
                          f"{'; '.join(parts)}; fix the manifest options or point it at matching weights")
     net.load_state_dict(state)
