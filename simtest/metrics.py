@@ -5,7 +5,7 @@ scenario's checks with the safe expression language."""
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from simtest import expr as expr_lang
 

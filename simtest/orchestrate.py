@@ -9,7 +9,7 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence, TextIO
+from typing import Any, Sequence, TextIO
 
 from simtest import registry
 from simtest.errors import UsageError
@@ -251,11 +251,6 @@ def _is_shipped(model: ModelRef) -> bool:
         return registry.resolve_model(model.label).digest == model.digest
     except Exception:  # noqa: BLE001
         return False
-
-
-def replay_command_for(case_id: str, model: str, run_dir: str | None = None) -> str:
-    return f"simtest replay {case_id} --model {model}" + (f" --run {run_dir}" if run_dir else "")
-
 
 
 def resume_run(run_dir: str, options: ExecutionOptions, *, log: TextIO = sys.stderr):

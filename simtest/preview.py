@@ -8,10 +8,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from simtest.envadapter import rendering_adapter
-from simtest.errors import ScenarioError, UsageError, did_you_mean
+from simtest.errors import UsageError, did_you_mean
 
 __all__ = ["parse_sets", "preview_case", "render_scene", "render_rollout", "compose", "write_image",
            "write_video", "cmd_preview"]

@@ -8,11 +8,11 @@ import hashlib
 import importlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from simtest import yamlio
 from simtest.errors import ManifestError, ModelError, Problem, UnknownEnvError, UnknownModelError, did_you_mean
