@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from simtest import stats
+from simtest.judging import stats
 
 ALPHA = 0.05
 # (baseline success, design drop, phi correlation, fixed n from statistics.md section 3.2, exact one-sided)

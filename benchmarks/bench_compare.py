@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from simtest.compare import compare
-from simtest.policy import policy_from_dict
+from simtest.judging.compare import compare
+from simtest.contract.policy import policy_from_dict
 
 METRICS = {
     "success": {"kind": "binary", "better": "higher", "time_like": False},

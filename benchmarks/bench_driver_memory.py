@@ -66,14 +66,14 @@ if ENV_ID not in gymnasium.envs.registry:
 
 
 def synthetic_model():
-    from simtest.registry import ModelRef
+    from simtest.contract.registry import ModelRef
 
     return ModelRef(name="synthetic", version="1", entry_point="bench_driver_memory:make_agent",
                     digest="5e17e71c00000001")
 
 
 def synthetic_cases(n: int, *, steps: int = 10, work: int = 0, start: int = 0):
-    from simtest.sampling import Case
+    from simtest.contract.cases import Case
 
     return [Case(scenario="bench/synthetic-v1", scenario_hash="bench", env=ENV_ID,
                  params_json=json.dumps({"i": i, "steps": steps, "work": work}, sort_keys=True),
@@ -96,10 +96,10 @@ def main() -> None:
     args = ap.parse_args()
     sys.path.insert(0, str(HERE))
 
-    from simtest.executors.ray import RayExecutor
-    from simtest.progress import Progress
-    from simtest.registry import env_build
-    from simtest.store import RunStore
+    from simtest.execution.executors.ray import RayExecutor
+    from simtest.execution.progress import Progress
+    from simtest.contract.registry import env_build
+    from simtest.execution.store import RunStore
 
     t0 = time.monotonic()
     rss0 = rss_mb()

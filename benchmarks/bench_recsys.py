@@ -16,7 +16,7 @@ import numpy as np
 
 
 def harness(cases, model) -> tuple[int, float, float]:
-    from simtest.executors.local import LocalExecutor
+    from simtest.execution.executors.local import LocalExecutor
 
     ex = LocalExecutor()
     try:
@@ -54,9 +54,9 @@ def hand_loop(cases, model) -> tuple[int, float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from simtest.registry import resolve_model
-    from simtest.sampling import plan
-    from simtest.spec import load_suite
+    from simtest.contract.registry import resolve_model
+    from simtest.authoring.sampling import plan
+    from simtest.authoring.spec import load_suite
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--suite", default="scenarios/recsys/smoke.yaml")

@@ -41,10 +41,10 @@ def workload(n: int, tmp: str) -> tuple[list, Any, str]:
         from bench_driver_memory import synthetic_cases, synthetic_model
 
         return synthetic_cases(n, steps=50, work=400), synthetic_model(), "synthetic env (no driving env installed)"
-    from simtest.errors import ModelError
-    from simtest.registry import load_manifest, resolve_model
-    from simtest.sampling import plan
-    from simtest.spec import load_suite
+    from simtest.core.errors import ModelError
+    from simtest.contract.registry import load_manifest, resolve_model
+    from simtest.authoring.sampling import plan
+    from simtest.authoring.spec import load_suite
 
     cases = list(plan(load_suite(REPO / "scenarios/driving/nightly.yaml")))
     step = max(1, len(cases) // n)
@@ -76,8 +76,8 @@ def hand_loop(cases: list, model: Any) -> Callable[[], float]:
     as the harness, so both run the same trajectories."""
     import gymnasium
 
-    from simtest.registry import env_info, resolve
-    from simtest.runner import episode_seeds
+    from simtest.contract.registry import env_info, resolve
+    from simtest.execution.runner import episode_seeds
 
     agent = resolve(model.entry_point)(model.weights, **model.options)
     envs: dict[str, Any] = {}
@@ -144,7 +144,7 @@ FIRST_RESULT = textwrap.dedent("""
     t0 = time.perf_counter()
     sys.path.insert(0, {here!r})
     from bench_throughput import workload
-    from simtest.executors.ray import RayExecutor
+    from simtest.execution.executors.ray import RayExecutor
     import tempfile
     tmp = tempfile.mkdtemp()
     cases, model, _ = workload({n}, tmp)
@@ -187,8 +187,8 @@ def main() -> None:
     import ray
 
     from bench_driver_memory import RUNTIME_ENV
-    from simtest.executors.local import LocalExecutor
-    from simtest.executors.ray import RayExecutor
+    from simtest.execution.executors.local import LocalExecutor
+    from simtest.execution.executors.ray import RayExecutor
 
     tmp = tempfile.mkdtemp()
     cases, model, what = workload(args.cases, tmp)

@@ -1,4 +1,4 @@
-"""Layer 7: the `simtest` command. Parses arguments, calls one function per command, maps errors
+"""The `simtest` command. Parses arguments, calls one function per command, maps errors
 to exit codes: 0 pass/success, 1 regression, 2 bad input or usage, 3 infrastructure failure.
 Heavy modules are imported inside the commands so `validate` and `compare` start fast."""
 
@@ -8,7 +8,7 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from simtest.errors import SimtestError, UsageError
+from simtest.core.errors import SimtestError, UsageError
 
 EXIT_PASS, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_INFRA = 0, 1, 2, 3
 
@@ -88,7 +88,7 @@ def _print_verdict(outcome) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from simtest.validate import validate_paths
+    from simtest.authoring.validate import validate_paths
 
     problems, n_files = validate_paths(args.paths)
     for p in problems:
@@ -101,7 +101,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from simtest.registry import list_models
+    from simtest.contract.registry import list_models
 
     models = list_models()
     if not models:
@@ -116,8 +116,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from simtest.sampling import plan
-    from simtest.spec import load_suite
+    from simtest.authoring.sampling import plan
+    from simtest.authoring.spec import load_suite
 
     cases = plan(load_suite(args.suite))
     if args.count:
@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the JSON Schema of scenario, suite, policy or model files")
     p.add_argument("kind", nargs="?", default="scenario", choices=("scenario", "suite", "policy", "model"))
     p.add_argument("--out", help="write to this file instead of stdout")
-    p.set_defaults(func=_lazy("simtest.schema", "cmd_schema"))
+    p.set_defaults(func=_lazy("simtest.authoring.schema", "cmd_schema"))
 
     p = sub.add_parser("preview", help="render the initial scene of a scenario (PNG) or a short rollout (GIF)")
     p.add_argument("scenario", help="scenario YAML")

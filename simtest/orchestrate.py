@@ -1,4 +1,4 @@
-"""Layer 6: the one module that wires planning, execution and judging together. The CI gate and
+"""The one module that wires planning, execution and judging together. The CI gate and
 the cluster sweep are the same pipeline: plan -> run missing cases -> store -> compare -> report."""
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
-from simtest import registry
-from simtest.errors import UsageError
-from simtest.registry import ModelRef
-from simtest.sampling import Case, plan
-from simtest.spec import LoadedSuite, load_suite
+from simtest.contract import registry
+from simtest.core.errors import UsageError
+from simtest.contract.registry import ModelRef
+from simtest.authoring.sampling import plan
+from simtest.contract.cases import Case
+from simtest.authoring.spec import LoadedSuite, load_suite
 
 __all__ = ["ExecutionOptions", "run_suite", "run_cases", "gate", "compare_runs", "GateOutcome"]
 
@@ -36,7 +37,7 @@ class ExecutionOptions:
     chunk_s: float = 1.0
 
     def make_executor(self):
-        from simtest.executors import make_executor
+        from simtest.execution.executors import make_executor
 
         opts: dict[str, Any] = {"wall_timeout_s": self.wall_timeout_s}
         if self.executor == "ray":
@@ -70,8 +71,8 @@ def run_cases(
 ):
     """Run the cases of `cases` that the model's stored run lacks; return the Run.
     Reuse: a run is keyed by suite, model digest and env build, so unchanged baselines cost nothing."""
-    from simtest.progress import Progress
-    from simtest.store import RunStore
+    from simtest.execution.progress import Progress
+    from simtest.execution.store import RunStore
 
     store = RunStore(options.results)
     run = store.open_run(loaded.suite.name, model, suite_env_build(loaded), suite_path=loaded.path,
@@ -139,8 +140,8 @@ def gate(
     out_dir: str | None,
     log: TextIO = sys.stderr,
 ) -> GateOutcome:
-    from simtest.compare import cases_in_slices, compare, undecided_slices
-    from simtest.policy import GatePolicy, load_policy
+    from simtest.judging.compare import cases_in_slices, compare, undecided_slices
+    from simtest.contract.policy import GatePolicy, load_policy
 
     loaded = load_suite(suite_path)
     metrics = suite_metrics(loaded)
@@ -188,9 +189,9 @@ def gate(
 def compare_runs(candidate_dir: str, baseline_dir: str, reference_dir: str | None, *, policy_path: str | None,
                  out_dir: str | None) -> GateOutcome:
     """Judge stored runs: no simulation. The same inputs give the same verdict.json."""
-    from simtest.compare import compare
-    from simtest.policy import GatePolicy, load_policy
-    from simtest.store import open_run_path
+    from simtest.judging.compare import compare
+    from simtest.contract.policy import GatePolicy, load_policy
+    from simtest.execution.store import open_run_path
 
     runs = {"candidate": open_run_path(candidate_dir), "baseline": open_run_path(baseline_dir)}
     if reference_dir:
@@ -255,7 +256,7 @@ def _is_shipped(model: ModelRef) -> bool:
 
 def resume_run(run_dir: str, options: ExecutionOptions, *, log: TextIO = sys.stderr):
     """Run the missing cases of an existing run: the suite and model recorded in its manifest."""
-    from simtest.store import open_run_path
+    from simtest.execution.store import open_run_path
 
     run = open_run_path(run_dir)
     suite_path = run.manifest.get("suite_path")

@@ -1,4 +1,4 @@
-"""Layer 6: `simtest preview`. Renders what a scenario produces before anyone runs a sweep: a PNG
+"""`simtest preview`. Renders what a scenario produces before anyone runs a sweep: a PNG
 of the initial scene (top-down view, the on-board camera and the agent's own input, side by side)
 or, with `--rollout`, a GIF of a short episode. Frames come from the env adapter's named views."""
 
@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from simtest.envadapter import rendering_adapter
-from simtest.errors import UsageError, did_you_mean
+from simtest.execution.envadapter import rendering_adapter
+from simtest.core.errors import UsageError, did_you_mean
 
 __all__ = ["parse_sets", "preview_case", "render_scene", "render_rollout", "compose", "write_image",
            "write_video", "cmd_preview"]
@@ -28,7 +28,9 @@ def parse_sets(items: Sequence[str], scenario: Any, where: str = "--set") -> dic
     night -> str, [1, 2] -> list) and are checked against what the env declares."""
     import yaml
 
-    from simtest import registry, spec
+    from simtest.contract import registry
+
+    from simtest.authoring import spec
 
     out: dict[str, Any] = {}
     problems: list[str] = []
@@ -67,7 +69,8 @@ def parse_sets(items: Sequence[str], scenario: Any, where: str = "--set") -> dic
 def preview_case(scenario: Any, overrides: dict[str, Any], seed: int):
     """One concrete case of `scenario`: the first sample drawn with `seed`, then `overrides`.
     The case seed is `seed` itself, so `--seed 3` always shows the same scene."""
-    from simtest.sampling import Case, canonical_params, sample_params
+    from simtest.authoring.sampling import sample_params
+    from simtest.contract.cases import Case, canonical_params
 
     params = dict(sample_params(scenario, sampler="random", samples=1, seed=seed)[0])
     params.update(overrides)
@@ -174,7 +177,7 @@ def _parent(path: Path) -> None:
 
 def render_scene(case: Any) -> tuple[Any, list[str]]:
     """The composed first frame of `case` and the labels of its panels."""
-    from simtest.runner import episode_seeds
+    from simtest.execution.runner import episode_seeds
 
     adapter = rendering_adapter(case.env)
     try:
@@ -207,15 +210,15 @@ def render_rollout(case: Any, model_ref: str | None, *, max_steps: int | None = 
                    height: int = 192) -> tuple[list, dict]:
     """Frames of one episode of `case` (every control step) and a summary. Without a model the
     agent stands still: enough to see the scene evolve (other agents, users, lighting)."""
-    from simtest.runner import episode_seeds
+    from simtest.execution.runner import episode_seeds
 
     adapter = rendering_adapter(case.env)
     try:
         env_seed, agent_seed = episode_seeds(case.seed)
         obs, _ = adapter.reset(case.params, case.params_json, env_seed)
         if model_ref:
-            from simtest.agents import load_agent
-            from simtest.registry import resolve_model
+            from simtest.execution.agents import load_agent
+            from simtest.contract.registry import resolve_model
 
             agent = load_agent(resolve_model(model_ref))
         else:
@@ -241,7 +244,7 @@ def render_rollout(case: Any, model_ref: str | None, *, max_steps: int | None = 
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from simtest.spec import load_scenario
+    from simtest.authoring.spec import load_scenario
 
     out = Path(args.out)
     suffix = out.suffix.lower()

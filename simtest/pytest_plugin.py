@@ -1,4 +1,4 @@
-"""Layer 7: pytest plugin (entry point `pytest11`). With `--simtest-model REF`, scenario YAML files
+"""Pytest plugin (entry point `pytest11`). With `--simtest-model REF`, scenario YAML files
 (top level `env:` or `extends:`) are collected as test items, one per sampled case, so pytest's
 selection (-k on case and scenario ids, -m on tags, -x) and reporting (JUnit) apply. Without
 that option it collects nothing and imports nothing of simtest: other test suites are unaffected."""
@@ -38,8 +38,8 @@ def pytest_configure(config: Any) -> None:
     config.addinivalue_line("markers", "simtest: a case of a simtest scenario")
     if not _enabled(config):
         return
-    from simtest.errors import SimtestError
-    from simtest.registry import resolve_model
+    from simtest.core.errors import SimtestError
+    from simtest.contract.registry import resolve_model
 
     for name in ("simtest_samples", "simtest_seeds"):
         if config.getoption(name) < 1:
@@ -83,7 +83,7 @@ class _State:
     @property
     def worker(self) -> Any:
         if self._worker is None:
-            from simtest.runner import EpisodeWorker
+            from simtest.execution.runner import EpisodeWorker
 
             self._worker = EpisodeWorker(self.model)
         return self._worker
@@ -92,8 +92,8 @@ class _State:
         """Keep the row (committed at the end of the session); returns the run directory."""
         env = result.case.env
         if env not in self._writers:
-            from simtest.registry import env_build
-            from simtest.store import RunStore
+            from simtest.contract.registry import env_build
+            from simtest.execution.store import RunStore
 
             run = RunStore(self.results).open_run("pytest", self.model, env_build(env))
             self._writers[env] = run.writer(flush_rows=50)
@@ -123,8 +123,8 @@ class ScenarioFile(pytest.File):
     """A scenario file: one item per sampled case."""
 
     def collect(self):
-        from simtest.sampling import plan_scenario
-        from simtest.spec import load_scenario
+        from simtest.authoring.sampling import plan_scenario
+        from simtest.authoring.spec import load_scenario
 
         config = self.config
         scenario = load_scenario(self.path)
@@ -145,7 +145,7 @@ class ScenarioFile(pytest.File):
             yield item
 
     def repr_failure(self, excinfo: Any) -> Any:  # type: ignore[override]
-        from simtest.errors import SimtestError
+        from simtest.core.errors import SimtestError
 
         if isinstance(excinfo.value, SimtestError):  # the file's problems, not a traceback
             return str(excinfo.value)
@@ -193,7 +193,7 @@ class ScenarioCase(pytest.Item):
 def failure_text(result: Any, replay: str) -> str:
     """What a failed case shows: which checks failed with the metric values they read, every
     metric, and the one line that replays it."""
-    from simtest import expr as expr_lang
+    from simtest.core import expr as expr_lang
 
     case = result.case
     metrics = result.metric_dict

@@ -1,4 +1,4 @@
-"""Layer 6: `simtest replay` and `simtest check-determinism`. Re-run a stored case exactly and
+"""`simtest replay` and `simtest check-determinism`. Re-run a stored case exactly and
 confirm that its metrics (and its trace digest) equal the stored ones; when they do not, tell
 nondeterminism (two fresh replays disagree: first divergent step) from a changed model or env."""
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from simtest.errors import SimtestError, StoreError, UsageError
+from simtest.core.errors import SimtestError, StoreError, UsageError
 
 __all__ = ["StoredCase", "ReplayReport", "find_stored_case", "replay_case", "differences", "first_divergence",
            "check_determinism", "cmd_replay", "cmd_check_determinism"]
@@ -27,7 +27,7 @@ _MAX_SCENARIO_FILES = 5000
 class StoredCase:
     """A stored result row and the run that holds it."""
 
-    run: Any  # simtest.store.Run
+    run: Any  # simtest.execution.store.Run
     row: dict
 
     @property
@@ -48,7 +48,7 @@ class ReplayReport:
 
 
 def _run_dirs(root: Path) -> Iterable[Path]:
-    from simtest.store import MANIFEST
+    from simtest.execution.store import MANIFEST
 
     for dirpath, dirnames, filenames in os.walk(root):
         if MANIFEST in filenames:
@@ -62,7 +62,7 @@ def find_stored_case(case_id: str, *, run: str | None = None, results: str = ".s
                      model: Any = None) -> StoredCase:
     """The stored row of `case_id`: in `run` when given, else in any run under `results`
     (preferring a run of `model`'s digest, then of its name@version, then the newest)."""
-    from simtest.store import open_run_path
+    from simtest.execution.store import open_run_path
 
     if run is not None:
         candidates = [open_run_path(run)]
@@ -129,7 +129,7 @@ def rebuild_case(stored: StoredCase, *, search: Sequence[Path] = ()) -> tuple[An
     horizon and checks come from the row when it has them, else from the scenario file (found by
     id and hash), else the horizon is the stored step count (enough to reproduce the stored
     episode to its end) and the checks are not re-evaluated."""
-    from simtest.results import case_from_row
+    from simtest.contract.results import case_from_row
 
     row = stored.row
     if row.get("horizon") is not None and row.get("checks") is not None:
@@ -149,7 +149,7 @@ def rebuild_case(stored: StoredCase, *, search: Sequence[Path] = ()) -> tuple[An
 
 
 def _find_scenario(row: dict, run: Any, search: Sequence[Path]) -> tuple[Any, str]:
-    from simtest.spec import load_scenario, load_suite
+    from simtest.authoring.spec import load_scenario, load_suite
 
     sid, shash = row["scenario"], row["scenario_hash"]
     changed: list[str] = []
@@ -210,7 +210,7 @@ def _same(a: Any, b: Any) -> bool:
 
 def differences(result: Any, row: dict, labels: tuple[str, str] = ("stored", "replayed")) -> list[str]:
     """What differs between a fresh EpisodeResult and a stored row (empty: identical)."""
-    from simtest.results import CHECK_PREFIX, METRIC_PREFIX
+    from simtest.contract.results import CHECK_PREFIX, METRIC_PREFIX
 
     a, b = labels
     out: list[str] = []
@@ -253,8 +253,8 @@ def first_divergence(a: Sequence[str], b: Sequence[str]) -> int | None:
 
 def _run_fresh(model: Any, case: Any, observer: Any = None, *, rendering: bool = False) -> tuple[Any, list[str]]:
     """One episode in a fresh worker (a fresh env, as in another process)."""
-    from simtest.envadapter import make_adapter, rendering_adapter
-    from simtest.runner import EpisodeWorker
+    from simtest.execution.envadapter import make_adapter, rendering_adapter
+    from simtest.execution.runner import EpisodeWorker
 
     worker = EpisodeWorker(model, adapter_factory=rendering_adapter if rendering else make_adapter)
     try:
@@ -269,7 +269,7 @@ def _run_fresh(model: Any, case: Any, observer: Any = None, *, rendering: bool =
 
 def replay_case(case_id: str, model_ref: str, *, run: str | None = None, results: str = ".simtest/results",
                 video: str | None = None, search: Sequence[Path] = ()) -> ReplayReport:
-    from simtest.registry import env_build, resolve_model
+    from simtest.contract.registry import env_build, resolve_model
 
     model = resolve_model(model_ref)
     stored = find_stored_case(case_id, run=run, results=results, model=model)
@@ -321,7 +321,7 @@ def replay_case(case_id: str, model_ref: str, *, run: str | None = None, results
 
 
 def _metric_table(result: Any, row: dict) -> list[str]:
-    from simtest.results import METRIC_PREFIX
+    from simtest.contract.results import METRIC_PREFIX
 
     out = [f"  {'metric':<22} {'stored':>14} {'replayed':>14}"]
     for name, value in result.metrics:
@@ -392,7 +392,7 @@ def pick(cases: Sequence[Any], n: int) -> list[Any]:
 def check_determinism(cases: Sequence[Any], model: Any) -> list[DeterminismResult]:
     """Run `cases` twice: in order in one worker, then in reverse order in a fresh one. Equal
     step digests = same trajectory; state carried between episodes shows up as a divergence."""
-    from simtest.runner import EpisodeWorker
+    from simtest.execution.runner import EpisodeWorker
 
     def one_pass(order: Sequence[Any]) -> dict[str, tuple[Any, list[str]]]:
         worker = EpisodeWorker(model)
@@ -417,9 +417,9 @@ def check_determinism(cases: Sequence[Any], model: Any) -> list[DeterminismResul
 
 
 def cmd_check_determinism(args: argparse.Namespace) -> int:
-    from simtest.registry import resolve_model
-    from simtest.sampling import plan
-    from simtest.spec import load_suite
+    from simtest.contract.registry import resolve_model
+    from simtest.authoring.sampling import plan
+    from simtest.authoring.spec import load_suite
 
     if args.sample < 1:
         raise UsageError("--sample must be at least 1")

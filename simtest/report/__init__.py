@@ -1,4 +1,4 @@
-"""Layer 6: the gate's reports. `write_reports` turns a Verdict and the result frames into
+"""The gate's reports. `write_reports` turns a Verdict and the result frames into
 summary.md (pull-request comment), verdict.json, junit.xml and a self-contained report.html.
 matplotlib and imageio are imported only by the figure and video modules, when used."""
 
@@ -18,9 +18,9 @@ def write_reports(out_dir: str | Path, verdict: Any, frames: Mapping[str, Any] |
                   context: Mapping[str, Any] | None = None) -> dict[str, Path]:
     """Write the gate's reports into `out_dir` (created if missing); return {name: path}.
 
-    `verdict`: a `simtest.compare.Verdict` (verdict, checks, reasons, infra, new_failures,
+    `verdict`: a `simtest.judging.compare.Verdict` (verdict, checks, reasons, infra, new_failures,
     scenario_changes, to_json()). `frames`: {"candidate"|"baseline"|"reference": results DataFrame}
-    (columns of simtest.results; reference optional). `context` (every key optional):
+    (columns of simtest.contract.results; reference optional). `context` (every key optional):
 
     - `models`: {role: "name@version"}; `runs`: {role: run directory}; `suite`: suite path
     - `replay_command`: fn(case_id) -> the one-line command that replays a candidate case
@@ -166,7 +166,7 @@ def _row(frame: Any, case_id: str) -> dict | None:
 
 
 def _case_from_row(row: dict) -> Any:
-    from simtest.results import case_from_row
+    from simtest.contract.results import case_from_row
 
     # The stored episode ran `steps` control steps: replaying that many reproduces it to its end.
     return case_from_row(row, horizon=max(int(row.get("steps") or 1), 1))

@@ -1,4 +1,4 @@
-"""Layer 6 (report internals): reads a Verdict and the result frames into small plain values that
+"""Reads a Verdict and the result frames into small plain values that
 every writer shares, so markdown, JUnit and HTML agree on what a check, a slice or a new failure is."""
 
 from __future__ import annotations
@@ -212,7 +212,7 @@ def _invalid_runs(infra: Mapping[str, dict], reasons: Sequence[str]) -> tuple[st
     for role, stats in infra.items():
         if "valid" in stats:
             bad = not stats["valid"]
-        else:  # simtest.compare names the run in its reason: "<role> run: ... the run is invalid"
+        else:  # simtest.judging.compare names the run in its reason: "<role> run: ... the run is invalid"
             bad = any(r.startswith(f"{role} run:") and "invalid" in r for r in reasons)
         if bad:
             out.append(role)

@@ -1,4 +1,4 @@
-"""Layer 6 (report internals): a synthetic, seeded verdict and result frames shaped like the driving
+"""A synthetic, seeded verdict and result frames shaped like the driving
 demo, to preview the report layout and to test the writers without simulation:
 `python -m simtest.report._example OUT_DIR` writes a full report there."""
 
@@ -21,7 +21,7 @@ P_SUCCESS = {
 
 
 def example_frames(n_samples: int = 60, seeds: int = 2, seed: int = 0) -> dict[str, Any]:
-    """Three paired result frames (same case ids) with the columns of simtest.results."""
+    """Three paired result frames (same case ids) with the columns of simtest.contract.results."""
     import numpy as np
     import pandas as pd
 
@@ -90,10 +90,10 @@ METRICS = {
 
 
 def example_verdict(frames: dict[str, Any] | None = None, *, invalid: bool = False) -> Any:
-    """The real simtest.compare verdict on the example frames (`invalid`: the candidate run gets
+    """The real simtest.judging.compare verdict on the example frames (`invalid`: the candidate run gets
     10% env errors, over the policy's 5% limit)."""
-    from simtest.compare import compare
-    from simtest.policy import policy_from_dict
+    from simtest.judging.compare import compare
+    from simtest.contract.policy import policy_from_dict
 
     frames = dict(frames or example_frames())
     if invalid:
@@ -108,10 +108,10 @@ def example_verdict(frames: dict[str, Any] | None = None, *, invalid: bool = Fal
 
 def handmade_verdict(kind: str = "fail", *, extra_slices: int = 0, failures: int = 3,
                      frames: dict[str, Any] | None = None) -> Any:
-    """A simtest.compare.Verdict built by hand (no statistics run): one check of every decision
+    """A simtest.judging.compare.Verdict built by hand (no statistics run): one check of every decision
     (fail, undecided, warn, too_small, pass), `extra_slices` more passing slices, `failures` new
     failures (case ids from `frames` when given). kind: "fail" | "pass" | "invalid"."""
-    from simtest.compare import CheckResult, NewFailure, RunStats, ScenarioChange, Verdict
+    from simtest.judging.compare import CheckResult, NewFailure, RunStats, ScenarioChange, Verdict
 
     def check(comparison, metric, slice_, delta, lo, hi, decision, margin=0.05, blocking=False, n=40,
               cand=0.6, other=0.7, needed=None, kind_="binary", safety=False, note=""):

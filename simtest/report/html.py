@@ -1,4 +1,4 @@
-"""Layer 6: report.html, one self-contained file (figures as base64 PNG, GIFs inline, CSS inline,
+"""Report.html, one self-contained file (figures as base64 PNG, GIFs inline, CSS inline,
 no external URL) that a reviewer can open from a CI artifact or attach anywhere."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Layer 6: junit.xml for CI dashboards. One test case per check (classname `comparison.metric`,
+"""Junit.xml for CI dashboards. One test case per check (classname `comparison.metric`,
 name = slice): a regression is a <failure>, an invalid run an <error>, a slice too small to judge
 is <skipped> with the count it would need; warnings pass with a note in <system-out>."""
 

@@ -1,4 +1,4 @@
-"""Layer 6: summary.md, sized for a pull-request comment: the verdict and why, the blocking checks
+"""Summary.md, sized for a pull-request comment: the verdict and why, the blocking checks
 that did not pass, the key metric per slice, then new failures with their replay commands."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Layer 6: the report's matplotlib figures, each returned as PNG bytes (Agg backend; matplotlib
+"""The report's matplotlib figures, each returned as PNG bytes (Agg backend; matplotlib
 is imported here only, lazily). Inputs are the plain values of simtest.report._data."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Layer 6: replays a failing case with the episode runner and writes a small GIF of it, the
+"""Replays a failing case with the episode runner and writes a small GIF of it, the
 on-board camera and the top-down view side by side (imageio and Pillow imported here, lazily)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:
-    from simtest.registry import ModelRef
-    from simtest.sampling import Case
+    from simtest.contract.registry import ModelRef
+    from simtest.contract.cases import Case
 
 __all__ = ["render_failure_gif", "RenderedGif", "compose_frame", "write_gif"]
 
@@ -43,12 +43,12 @@ def render_failure_gif(
     grabbed every `every` control steps (default: a stride that doubles as needed to keep at
     most `max_frames`) and once more at the end. Rendering draws no random numbers, so the replay is the
     stored episode step for step; `result.trace_digest` says so. `worker` defaults to a fresh
-    `simtest.runner.EpisodeWorker(model_ref)` (closed afterwards); pass one to reuse it.
+    `simtest.execution.runner.EpisodeWorker(model_ref)` (closed afterwards); pass one to reuse it.
     """
     own = worker is None
     if own:
-        from simtest.envadapter import rendering_adapter
-        from simtest.runner import EpisodeWorker
+        from simtest.execution.envadapter import rendering_adapter
+        from simtest.execution.runner import EpisodeWorker
 
         worker = EpisodeWorker(model_ref, adapter_factory=rendering_adapter)
     frames: list[Any] = []

@@ -22,8 +22,8 @@ def _import_once():
     import pyarrow.parquet  # noqa: F401
 
     import simtest.replay  # noqa: F401
-    import simtest.runner  # noqa: F401
-    import simtest.store  # noqa: F401
+    import simtest.execution.runner  # noqa: F401
+    import simtest.execution.store  # noqa: F401
 
 AGENT = '''\
 """Balances by pushing toward the side the pole falls to; `lazy` always pushes left."""

@@ -13,8 +13,8 @@ from pathlib import Path
 import gymnasium
 import numpy as np
 
-from simtest.registry import ModelRef
-from simtest.sampling import Case
+from simtest.contract.registry import ModelRef
+from simtest.contract.cases import Case
 
 HERE = Path(__file__).resolve().parent
 # Ray workers do not inherit the driver's sys.path: they find this module through PYTHONPATH.

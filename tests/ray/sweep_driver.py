@@ -12,9 +12,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import simtest_toyenv as toy  # noqa: E402  (registers the env in this process)
 
-from simtest.executors.ray import RayExecutor  # noqa: E402
-from simtest.registry import env_build  # noqa: E402
-from simtest.store import RunStore  # noqa: E402
+from simtest.execution.executors.ray import RayExecutor  # noqa: E402
+from simtest.contract.registry import env_build  # noqa: E402
+from simtest.execution.store import RunStore  # noqa: E402
 
 
 def plan(n: int, step_s: float) -> list:

@@ -16,9 +16,9 @@ import pytest
 
 import simtest_toyenv as toy
 from simtest_toyenv import HERE, RUNTIME_ENV
-from simtest.executors.ray import RayExecutor
-from simtest.results import Outcome
-from simtest.store import open_run_path
+from simtest.execution.executors.ray import RayExecutor
+from simtest.contract.results import Outcome
+from simtest.execution.store import open_run_path
 from sweep_driver import sweep
 
 pytestmark = pytest.mark.ray

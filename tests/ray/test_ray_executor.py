@@ -14,11 +14,11 @@ import pytest
 
 import simtest_toyenv as toy
 from simtest_toyenv import RUNTIME_ENV
-from simtest.errors import ModelError
-from simtest.executors.local import LocalExecutor
-from simtest.executors.ray import RayExecutor
-from simtest.results import EpisodeResult, Outcome
-from simtest.sampling import Case
+from simtest.core.errors import ModelError
+from simtest.execution.executors.local import LocalExecutor
+from simtest.execution.executors.ray import RayExecutor
+from simtest.contract.results import EpisodeResult, Outcome
+from simtest.contract.cases import Case
 
 pytestmark = pytest.mark.ray
 

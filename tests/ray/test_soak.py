@@ -10,8 +10,8 @@ import pytest
 
 import simtest_toyenv as toy
 from simtest_toyenv import RUNTIME_ENV
-from simtest.executors.ray import RayExecutor
-from simtest.results import Outcome
+from simtest.execution.executors.ray import RayExecutor
+from simtest.contract.results import Outcome
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

@@ -7,8 +7,8 @@ import signal
 import time
 
 import simtest_toyenv as toy
-from simtest.executors.local import LocalExecutor
-from simtest.results import Outcome
+from simtest.execution.executors.local import LocalExecutor
+from simtest.contract.results import Outcome
 
 
 def test_local_executor_turns_a_hung_step_into_a_timeout_and_goes_on():

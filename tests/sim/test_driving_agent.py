@@ -51,7 +51,7 @@ def test_shipped_manifest_sha256_matches_its_committed_weights(version):
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_shipped_manifest_is_accepted_by_the_harness_loader(version):
-    from simtest.registry import load_manifest
+    from simtest.contract.registry import load_manifest
 
     ref = load_manifest(MODELS / f"driving-perception-{version}.yaml")
     assert ref.label == f"driving-perception@{version}" and ref.options == {"n_bins": 9}

@@ -16,8 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 def driving_model(tmp_path: Path):
     """The shipped 1.1 model when it exists; otherwise the same architecture with seeded random
     weights (executor equivalence needs a real CNN, not a trained one)."""
-    from simtest.errors import ModelError
-    from simtest.registry import load_manifest, resolve_model
+    from simtest.core.errors import ModelError
+    from simtest.contract.registry import load_manifest, resolve_model
 
     try:
         return resolve_model("driving-perception@1.1")
@@ -43,10 +43,10 @@ def nan_safe(metrics):
 def test_ray_with_two_workers_matches_the_local_executor_on_driving_cases(tmp_path):
     import ray
 
-    from simtest.executors.local import LocalExecutor
-    from simtest.executors.ray import RayExecutor
-    from simtest.sampling import plan
-    from simtest.spec import load_suite
+    from simtest.execution.executors.local import LocalExecutor
+    from simtest.execution.executors.ray import RayExecutor
+    from simtest.authoring.sampling import plan
+    from simtest.authoring.spec import load_suite
 
     cases = plan(load_suite(str(REPO / "scenarios/driving/smoke.yaml")))[::8][:8]  # every scenario, all lightings
     model = driving_model(tmp_path)

@@ -13,11 +13,11 @@ import pytest
 pytest.importorskip("pybullet")
 
 from simtest.cli import main  # noqa: E402
-from simtest.errors import UsageError  # noqa: E402
+from simtest.core.errors import UsageError  # noqa: E402
 from simtest.orchestrate import ExecutionOptions, run_suite  # noqa: E402
 from simtest.preview import parse_sets, preview_case, render_rollout, render_scene  # noqa: E402
 from simtest.replay import replay_case  # noqa: E402
-from simtest.spec import load_scenario  # noqa: E402
+from simtest.authoring.spec import load_scenario  # noqa: E402
 
 pytestmark = pytest.mark.sim
 

@@ -10,9 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from simtest.agents import load_agent  # noqa: E402
-from simtest.errors import ModelError  # noqa: E402
-from simtest.registry import load_manifest, resolve_model  # noqa: E402
+from simtest.execution.agents import load_agent  # noqa: E402
+from simtest.core.errors import ModelError  # noqa: E402
+from simtest.contract.registry import load_manifest, resolve_model  # noqa: E402
 from simtest_envs.recsys.env import RecsysSessionEnv  # noqa: E402
 from simtest_models.recsys.agent import make_agent  # noqa: E402
 from simtest_models.recsys.evaluate import run_episode  # noqa: E402

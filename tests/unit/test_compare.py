@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simtest import stats
-from simtest.compare import CheckResult, Verdict, cases_in_slices, compare, undecided_slices
-from simtest.errors import ComparisonError
-from simtest.policy import policy_from_dict
-from simtest.slicing import slice_masks
+from simtest.judging import stats
+from simtest.judging.compare import CheckResult, Verdict, cases_in_slices, compare, undecided_slices
+from simtest.core.errors import ComparisonError
+from simtest.contract.policy import policy_from_dict
+from simtest.judging.slicing import slice_masks
 
 DECL = {
     "success": {"kind": "binary", "better": "higher", "time_like": False},

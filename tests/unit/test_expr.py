@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simtest import expr
-from simtest.expr import ExprError
+from simtest.core import expr
+from simtest.core.expr import ExprError
 
 
 @pytest.mark.parametrize(

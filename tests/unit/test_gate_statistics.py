@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simtest import stats
-from simtest.compare import compare
-from simtest.policy import policy_from_dict
+from simtest.judging import stats
+from simtest.judging.compare import compare
+from simtest.contract.policy import policy_from_dict
 
 ALPHA = 0.05
 # The synthetic environment: known baseline success probability per slice.

@@ -13,9 +13,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simtest import spec
-from simtest.errors import SimtestError
-from simtest.validate import validate_file
+from simtest.authoring import spec
+from simtest.core.errors import SimtestError
+from simtest.authoring.validate import validate_file
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "scenarios").rglob("*.yaml"))

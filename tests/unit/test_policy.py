@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from simtest.errors import PolicyError
-from simtest.policy import GatePolicy, MetricPolicy, load_policy, policy_from_dict
+from simtest.core.errors import PolicyError
+from simtest.contract.policy import GatePolicy, MetricPolicy, load_policy, policy_from_dict
 from simtest_envs.driving.metrics import METRICS as DRIVING_METRICS
 
 ROOT = Path(__file__).resolve().parents[2]

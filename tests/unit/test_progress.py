@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-from simtest.progress import Progress, format_duration
+from simtest.execution.progress import Progress, format_duration
 
 
 @dataclass

@@ -12,7 +12,7 @@ import pytest
 
 from simtest.report import videos, write_reports
 from simtest.report._example import example_context, example_frames, handmade_verdict
-from simtest.sampling import Case
+from simtest.contract.cases import Case
 
 
 class FakeAdapter:

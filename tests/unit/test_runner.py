@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import fakes  # noqa: F401 - registers the fake env
-from simtest.executors.local import LocalExecutor
-from simtest.registry import ModelRef
-from simtest.results import Outcome
-from simtest.runner import EpisodeWorker
-from simtest.sampling import Case
+from simtest.execution.executors.local import LocalExecutor
+from simtest.contract.registry import ModelRef
+from simtest.contract.results import Outcome
+from simtest.execution.runner import EpisodeWorker
+from simtest.contract.cases import Case
 
 
 def _model(**options) -> ModelRef:

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simtest import spec
-from simtest.errors import ScenarioError
-from simtest.sampling import Case, case_seed, plan, plan_scenario, sample_params
+from simtest.authoring import spec
+from simtest.core.errors import ScenarioError
+from simtest.authoring.sampling import Case, case_seed, plan, plan_scenario, sample_params
 
 ROOT = Path(__file__).resolve().parents[2]
 

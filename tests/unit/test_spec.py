@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from simtest import spec
+from simtest.authoring import spec
 from simtest.cli import main
-from simtest.errors import ScenarioError
-from simtest.schema import schema_for
+from simtest.core.errors import ScenarioError
+from simtest.authoring.schema import schema_for
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = """\

@@ -1,4 +1,4 @@
-"""simtest.stats against hand-computed values, scipy, and the reference notes
+"""simtest.judging.stats against hand-computed values, scipy, and the reference notes
 (../shared/reference/statistics.md): McNemar, Tango, Connor, floors, Holm/BH, bootstrap,
 sign-flip permutation, and the anytime-valid bounds."""
 
@@ -11,7 +11,7 @@ import pytest
 from scipy import optimize
 from scipy import stats as sps
 
-from simtest import stats
+from simtest.judging import stats
 
 
 # The reference implementation from statistics.md section 1.4, verbatim in substance.

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simtest.errors import StoreError
-from simtest.registry import ModelRef
-from simtest.results import BASE_COLUMNS, EpisodeResult, Outcome
-from simtest.sampling import Case
-from simtest.store import MANIFEST, RunStore, open_run_path, suite_slug
+from simtest.core.errors import StoreError
+from simtest.contract.registry import ModelRef
+from simtest.contract.results import BASE_COLUMNS, EpisodeResult, Outcome
+from simtest.contract.cases import Case
+from simtest.execution.store import MANIFEST, RunStore, open_run_path, suite_slug
 
 MODEL = ModelRef(name="toy", version="1.0", entry_point="m:f", digest="abcdef0123456789", manifest="/m/toy.yaml")
 
@@ -236,7 +236,7 @@ def test_file_uri_root_is_the_local_filesystem(tmp_path: Path):
 
 
 def test_importing_the_store_does_not_import_pyarrow_or_pandas():
-    code = "import sys, simtest.store; print(sorted(m for m in ('pyarrow', 'pandas') if m in sys.modules))"
+    code = "import sys, simtest.execution.store; print(sorted(m for m in ('pyarrow', 'pandas') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from simtest.cli import main
-from simtest import spec
-from simtest.validate import constraint_problems, validate_paths
+from simtest.authoring import spec
+from simtest.authoring.validate import constraint_problems, validate_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAD = "id: driving/broken-v1\nenv: simtest/Driving-v0\nhorizon: 20\n"
@@ -334,7 +334,7 @@ def test_equality_constraint_on_a_continuous_domain_is_reported_as_almost_never_
 
 
 def test_validate_checks_policy_metric_names_against_the_envs(tmp_path):
-    from simtest.validate import validate_paths
+    from simtest.authoring.validate import validate_paths
 
     (tmp_path / "policy.yaml").write_text("metrics:\n  sucess: {margin_baseline: 0.1}\n")
     problems, n = validate_paths([str(tmp_path / "policy.yaml")])

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from simtest import yamlio
-from simtest.errors import Problem, ScenarioError
+from simtest.core import yamlio
+from simtest.core.errors import Problem, ScenarioError
 
 DOC = """\
 id: a

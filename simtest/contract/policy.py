@@ -1,4 +1,4 @@
-"""Layer 1: the gate policy: what the gate judges and how strictly (per-metric non-inferiority
+"""The gate policy: what the gate judges and how strictly (per-metric non-inferiority
 margins against the baseline and the pinned reference, safety metrics, slices, blocking family,
 infrastructure-error limit, confidence, adaptive seeding). Loaded from YAML with positioned errors.
 
@@ -27,8 +27,8 @@ from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from simtest import yamlio
-from simtest.errors import PolicyError, Problem, did_you_mean
+from simtest.core import yamlio
+from simtest.core.errors import PolicyError, Problem, did_you_mean
 
 __all__ = [
     "GatePolicy", "MetricPolicy", "ParamSlicing", "SliceSpec", "SliceGap", "AdaptiveSettings",

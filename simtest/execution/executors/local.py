@@ -10,10 +10,10 @@ import time
 import traceback
 from typing import Iterator, Sequence
 
-from simtest.registry import ModelRef
-from simtest.results import EpisodeResult, Outcome
-from simtest.runner import EpisodeWorker
-from simtest.sampling import Case
+from simtest.contract.registry import ModelRef
+from simtest.contract.results import EpisodeResult, Outcome
+from simtest.execution.runner import EpisodeWorker
+from simtest.contract.cases import Case
 
 __all__ = ["LocalExecutor", "run_guarded", "HARD_TIMEOUT_GRACE_S"]
 
@@ -70,7 +70,7 @@ def run_guarded(worker: EpisodeWorker, case: Case, attempt: int) -> tuple[Episod
         where = "".join(traceback.format_tb(exc.__traceback__)[-3:])
         steps = len(worker.last_step_digests)
         worker.close()
-        from simtest.registry import env_build
+        from simtest.contract.registry import env_build
 
         try:
             build = env_build(case.env)

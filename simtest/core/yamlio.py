@@ -1,4 +1,4 @@
-"""Layer 1: YAML loading that remembers where every value came from (file:line:col), so that
+"""YAML loading that remembers where every value came from (file:line:col), so that
 validation errors can point at the exact place. Only the safe loader is ever used."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
-from simtest.errors import Problem, ScenarioError
+from simtest.core.errors import Problem, ScenarioError
 
 __all__ = ["Located", "loads", "load", "merge", "jsonpath", "pydantic_problems", "MAX_NODES"]
 
@@ -373,7 +373,7 @@ def _get(data: Any, loc: Loc) -> Any:
 def _message(err: Mapping, allowed: Sequence[str] | None = None) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
-        from simtest.errors import did_you_mean
+        from simtest.core.errors import did_you_mean
 
         key = str(err["loc"][-1])
         if allowed:
@@ -387,7 +387,7 @@ def _message(err: Mapping, allowed: Sequence[str] | None = None) -> str:
     if kind == "literal_error":
         import re
 
-        from simtest.errors import did_you_mean
+        from simtest.core.errors import did_you_mean
 
         options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
         got = err.get("input")

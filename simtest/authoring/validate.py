@@ -1,4 +1,4 @@
-"""Layer 1: `simtest validate`. Finds scenario, suite, policy and model files under the given
+"""`simtest validate`. Finds scenario, suite, policy and model files under the given
 paths, checks each, and returns every problem at once (never stops at the first)."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import random
 from pathlib import Path
 from typing import Any, Iterable
 
-from simtest import expr as expr_lang
-from simtest import yamlio
-from simtest.errors import Problem, SimtestError, ValidationError
-from simtest.spec import Choice, IntRange, Normal, Scenario, Uniform
+from simtest.core import expr as expr_lang
+from simtest.core import yamlio
+from simtest.core.errors import Problem, SimtestError, ValidationError
+from simtest.authoring.spec import Choice, IntRange, Normal, Scenario, Uniform
 
 __all__ = ["validate_paths", "validate_file", "file_kind", "constraint_problems"]
 
@@ -71,8 +71,8 @@ def validate_file(path: Path) -> list[Problem]:
         if kind == "suite":
             return _suite_problems(path)
         if kind == "policy":
-            from simtest.policy import load_policy
-            from simtest.registry import env_ids, env_info
+            from simtest.contract.policy import load_policy
+            from simtest.contract.registry import env_ids, env_info
 
             # metric names are checked against every metric any simtest env declares
             declared: dict = {}
@@ -80,7 +80,7 @@ def validate_file(path: Path) -> list[Problem]:
                 declared.update(env_info(env).metrics)
             load_policy(path, declared)
         elif kind == "model":
-            from simtest.registry import load_manifest
+            from simtest.contract.registry import load_manifest
 
             load_manifest(path)
         else:
@@ -94,7 +94,7 @@ def validate_file(path: Path) -> list[Problem]:
 
 
 def _scenario_problems(path: Path) -> list[Problem]:
-    from simtest import spec
+    from simtest.authoring import spec
 
     try:
         scenario = spec.load_scenario(path)
@@ -104,7 +104,7 @@ def _scenario_problems(path: Path) -> list[Problem]:
 
 
 def _suite_problems(path: Path) -> list[Problem]:
-    from simtest import spec
+    from simtest.authoring import spec
 
     try:
         loaded = spec.load_suite(path)

@@ -1,4 +1,4 @@
-"""Layer 3: the gate's judgement. `compare(candidate, baseline, reference, policy, metrics)` pairs
+"""The gate's judgement. `compare(candidate, baseline, reference, policy, metrics)` pairs
 result rows by case_id and decides, per (comparison, metric, slice), pass / fail / undecided /
 warn / too_small, then pass / fail / invalid overall. Pure: no simulation, no I/O.
 
@@ -37,10 +37,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from simtest import slicing, stats
-from simtest.errors import ComparisonError
-from simtest.policy import BUILTIN_METRICS, GatePolicy, metric_declarations
-from simtest.results import CHECK_PREFIX, METRIC_PREFIX
+from simtest.judging import slicing, stats
+from simtest.core.errors import ComparisonError
+from simtest.contract.policy import BUILTIN_METRICS, GatePolicy, metric_declarations
+from simtest.contract.results import CHECK_PREFIX, METRIC_PREFIX
 
 __all__ = [
     "CheckResult", "RunStats", "NewFailure", "ScenarioChange", "Verdict", "compare",
@@ -199,7 +199,7 @@ def _check_frame(frame: pd.DataFrame, name: str) -> None:
     missing = [c for c in _REQUIRED if c not in frame.columns]
     if missing:
         raise ComparisonError(f"{name} results lack the column(s) {', '.join(missing)}; "
-                              "they are not simtest result rows (see simtest.results.BASE_COLUMNS)")
+                              "they are not simtest result rows (see simtest.contract.results.BASE_COLUMNS)")
 
 
 def _dedupe(frame: pd.DataFrame) -> pd.DataFrame:

@@ -1,8 +1,8 @@
-"""Layer 1: the scenario and suite formats (one source of truth: these pydantic models, which
+"""The scenario and suite formats (one source of truth: these pydantic models, which
 also export JSON Schema), their loading from YAML with positioned errors, and validation of a
 scenario against what its environment declares.
 
-A Domain only says which values are valid; how values are drawn lives in simtest.sampling."""
+A Domain only says which values are valid; how values are drawn lives in simtest.authoring.sampling."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
-from simtest import expr as expr_lang
-from simtest import yamlio
-from simtest.errors import Problem, ScenarioError, did_you_mean
+from simtest.core import expr as expr_lang
+from simtest.core import yamlio
+from simtest.core.errors import Problem, ScenarioError, did_you_mean
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 SCENARIO_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*(/[a-z0-9][a-z0-9_.-]*)*-v[0-9]+$")
@@ -431,7 +431,7 @@ def load_scenario(path: str | Path, *, check_env: bool = True) -> Scenario:
 
 def _raw_env_problems(doc: yamlio.Located) -> list[Problem]:
     """Env id and parameter-name problems of a document that is otherwise invalid."""
-    from simtest import registry
+    from simtest.contract import registry
 
     data = doc.data
     if not isinstance(data, dict) or not isinstance(data.get("env"), str):
@@ -554,7 +554,7 @@ def load_suite(path: str | Path) -> LoadedSuite:
 
 def validate_against_env(scenario: Scenario, doc: yamlio.Located | None = None) -> list[Problem]:
     """Check parameter names, types and ranges and check metrics against the env's declarations."""
-    from simtest import registry
+    from simtest.contract import registry
 
     def problem(loc: tuple, message: str, key: bool = False) -> Problem:
         if doc is None:

@@ -1,4 +1,4 @@
-"""Layer 1: a tiny, safe expression language for checks and parameter constraints.
+"""A tiny, safe expression language for checks and parameter constraints.
 
 Grammar (no eval, no attribute access, no calls except a fixed whitelist):
     expr   := or

@@ -1,4 +1,4 @@
-"""Layer 2: what one episode produced. Outcome is kept apart from metrics: an env_error or a
+"""What one episode produced. Outcome is kept apart from metrics: an env_error or a
 timeout is infrastructure and never counts as a model regression; an agent_error does."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from simtest.sampling import Case
+from simtest.contract.cases import Case
 
 __all__ = ["Outcome", "EpisodeResult", "BASE_COLUMNS", "METRIC_PREFIX", "CHECK_PREFIX"]
 

@@ -1,12 +1,12 @@
-"""Layer 3': the system under test. An Agent sees observations only; it is built inside the
+"""The system under test. An Agent sees observations only; it is built inside the
 worker from a ModelRef by calling the manifest's entry point `factory(weights, **options)`."""
 
 from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from simtest.errors import ModelError
-from simtest.registry import ModelRef, resolve
+from simtest.core.errors import ModelError
+from simtest.contract.registry import ModelRef, resolve
 
 __all__ = ["Agent", "load_agent"]
 

@@ -1,13 +1,13 @@
-"""Layer 5: where episodes run. An executor maps cases to results for one model and streams
+"""Where episodes run. An executor maps cases to results for one model and streams
 them back as they finish; it never decides what to run or what the results mean."""
 
 from __future__ import annotations
 
 from typing import Iterator, Protocol, Sequence
 
-from simtest.registry import ModelRef
-from simtest.results import EpisodeResult
-from simtest.sampling import Case
+from simtest.contract.registry import ModelRef
+from simtest.contract.results import EpisodeResult
+from simtest.contract.cases import Case
 
 __all__ = ["Executor", "make_executor"]
 
@@ -22,13 +22,13 @@ class Executor(Protocol):
 
 def make_executor(kind: str = "ray", **options) -> Executor:
     if kind == "local":
-        from simtest.executors.local import LocalExecutor
+        from simtest.execution.executors.local import LocalExecutor
 
         return LocalExecutor(**options)
     if kind == "ray":
-        from simtest.executors.ray import RayExecutor
+        from simtest.execution.executors.ray import RayExecutor
 
         return RayExecutor(**options)
-    from simtest.errors import UsageError
+    from simtest.core.errors import UsageError
 
     raise UsageError(f'unknown executor "{kind}"; use "ray" or "local"')

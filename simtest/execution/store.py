@@ -1,4 +1,4 @@
-"""Layer 3: the results store. One run = a directory (or object-store prefix) holding
+"""The results store. One run = a directory (or object-store prefix) holding
 `manifest.json` and immutable Parquet chunks; a chunk belongs to the run only once the manifest
 lists it, so a crash at any point leaves either the old or the new state, never a torn one."""
 
@@ -16,17 +16,17 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
-from simtest.errors import StoreError
-from simtest.results import BASE_COLUMNS, CHECK_PREFIX, METRIC_PREFIX, EpisodeResult
+from simtest.core.errors import StoreError
+from simtest.contract.results import BASE_COLUMNS, CHECK_PREFIX, METRIC_PREFIX, EpisodeResult
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; pyarrow/pandas load lazily
     import pandas
 
-    from simtest.registry import ModelRef
+    from simtest.contract.registry import ModelRef
 
 __all__ = ["RunStore", "Run", "RunWriter", "ChunkInfo", "run_key", "suite_slug", "MANIFEST", "FORMAT"]
 
-log = logging.getLogger("simtest.store")
+log = logging.getLogger("simtest.execution.store")
 
 MANIFEST = "manifest.json"
 CHUNKS = "chunks"

@@ -1,4 +1,4 @@
-"""Layer 4: run one case closed-loop. The worker loads env and agent once and reuses them; each
+"""Run one case closed-loop. The worker loads env and agent once and reuses them; each
 episode's randomness comes only from the case seed, split into independent streams."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from simtest.agents import Agent, load_agent
-from simtest.envadapter import EnvAdapter, make_adapter
-from simtest.metrics import evaluate_checks, generic_metrics
-from simtest.registry import ModelRef, env_build, resolve
-from simtest.results import EpisodeResult, Outcome
-from simtest.sampling import Case
+from simtest.execution.agents import Agent, load_agent
+from simtest.execution.envadapter import EnvAdapter, make_adapter
+from simtest.execution.metrics import evaluate_checks, generic_metrics
+from simtest.contract.registry import ModelRef, env_build, resolve
+from simtest.contract.results import EpisodeResult, Outcome
+from simtest.contract.cases import Case
 
 __all__ = ["EpisodeWorker", "episode_seeds"]
 

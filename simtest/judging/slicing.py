@@ -1,4 +1,4 @@
-"""Layer 3: slice membership of result rows. Pure: a results frame + a policy -> named boolean
+"""Slice membership of result rows. Pure: a results frame + a policy -> named boolean
 masks. Names: `overall`, `tag:<tag>`, `<param>=<value>` (categorical) and `<param>=[a,b)` buckets
 (numeric, from policy bins or quantiles; the last bucket is closed, `[a,b]`).
 
@@ -16,7 +16,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from simtest.policy import GatePolicy, ParamSlicing
+from simtest.contract.policy import GatePolicy, ParamSlicing
 
 __all__ = ["slice_masks", "slice_names", "format_value", "bucket_edges", "parse_params"]
 

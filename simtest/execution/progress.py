@@ -1,4 +1,4 @@
-"""Layer 6: what a person (or a CI log) sees while a sweep runs: a one-line bar on a terminal,
+"""What a person (or a CI log) sees while a sweep runs: a one-line bar on a terminal,
 plain periodic lines otherwise, and one summary line at the end. Standard library only."""
 
 from __future__ import annotations

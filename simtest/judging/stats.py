@@ -1,4 +1,4 @@
-"""Layer 3: the gate's statistics, pure numpy/scipy. Paired binary (exact one-sided McNemar,
+"""The gate's statistics, pure numpy/scipy. Paired binary (exact one-sided McNemar,
 Tango score bounds), paired continuous (bootstrap bounds, sign-flip permutation p-values),
 multiplicity (Holm, BH), sample-size floors (Connor), and anytime-valid bounds for adaptive seeding.
 

@@ -1,4 +1,4 @@
-"""Layer 1: things referred to by name. Environments (entry point group `simtest.envs`, plus any
+"""Things referred to by name. Environments (entry point group `simtest.envs`, plus any
 gymnasium id), model versions (`name@version` manifests under the model search path), and
 `module:attr` references, all resolved lazily so a Ray worker can resolve them itself."""
 
@@ -14,8 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from simtest import yamlio
-from simtest.errors import ManifestError, ModelError, Problem, UnknownEnvError, UnknownModelError, did_you_mean
+from simtest.core import yamlio
+from simtest.core.errors import ManifestError, ModelError, Problem, UnknownEnvError, UnknownModelError, did_you_mean
 
 __all__ = [
     "EnvInfo", "ModelRef", "UnknownEnvError", "env_info", "env_ids", "resolve", "resolve_model",

@@ -1,4 +1,4 @@
-"""Layer 6: `simtest schema`. JSON Schema of the file formats, generated from the pydantic models
+"""`simtest schema`. JSON Schema of the file formats, generated from the pydantic models
 that validate them (the one source of truth), for editors such as VS Code's YAML extension."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from simtest.errors import UsageError
+from simtest.core.errors import UsageError
 
 __all__ = ["schema_for", "KINDS", "cmd_schema"]
 
@@ -18,7 +18,7 @@ _SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def _scenario() -> dict:
-    from simtest.spec import Scenario
+    from simtest.authoring.spec import Scenario
 
     s = Scenario.model_json_schema()
     s["title"] = "simtest scenario"
@@ -52,7 +52,7 @@ def _scenario() -> dict:
 
 
 def _suite() -> dict:
-    from simtest.spec import Suite
+    from simtest.authoring.spec import Suite
 
     s = Suite.model_json_schema()
     s["title"] = "simtest suite"
@@ -61,7 +61,7 @@ def _suite() -> dict:
 
 def _policy() -> dict:
     try:
-        from simtest.policy import GatePolicy
+        from simtest.contract.policy import GatePolicy
     except ImportError as exc:  # pragma: no cover - policy ships with simtest
         raise UsageError(f"the gate policy format is not available ({exc})") from None
     s = GatePolicy.model_json_schema()
@@ -70,7 +70,7 @@ def _policy() -> dict:
 
 
 def _model() -> dict:
-    from simtest.registry import _manifest_schema
+    from simtest.contract.registry import _manifest_schema
 
     s = _manifest_schema().model_json_schema()
     s["title"] = "simtest model manifest"
@@ -83,7 +83,7 @@ KINDS: dict[str, Callable[[], dict]] = {"scenario": _scenario, "suite": _suite, 
 def schema_for(kind: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of one file kind: scenario, suite, policy or model."""
     if kind not in KINDS:
-        from simtest.errors import did_you_mean
+        from simtest.core.errors import did_you_mean
 
         raise UsageError(f'unknown schema kind "{kind}"{did_you_mean(kind, KINDS)}; choose one of {", ".join(KINDS)}')
     s = copy.deepcopy(KINDS[kind]())

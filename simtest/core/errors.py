@@ -1,4 +1,4 @@
-"""Layer 0: the error hierarchy. Every user-facing failure is a SimtestError with a message that
+"""The error hierarchy. Every user-facing failure is a SimtestError with a message that
 says what is wrong, where, and how to fix it. Subclasses also subclass the matching built-in."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Layer 2: episode metrics and pass checks. The environment computes its domain metrics from
+"""Episode metrics and pass checks. The environment computes its domain metrics from
 the in-memory trace (its `episode_metrics`); the harness adds generic ones and evaluates the
 scenario's checks with the safe expression language."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
-from simtest import expr as expr_lang
+from simtest.core import expr as expr_lang
 
 __all__ = ["generic_metrics", "evaluate_checks"]
 

@@ -1,4 +1,4 @@
-"""Layer 5: the Ray executor. A pool of long-lived actors (one per CPU by default), each loading
+"""The Ray executor. A pool of long-lived actors (one per CPU by default), each loading
 the env and the model once and running chunks of about a second of episodes; the driver keeps at
 most two chunks in flight per actor and owns every fault: chunk deadlines, dead or hung workers,
 bounded retries of infrastructure failures. No case is lost, none is reported twice.
@@ -20,14 +20,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
-from simtest.errors import InfrastructureError, ModelError
-from simtest.registry import ModelRef
-from simtest.results import EpisodeResult, Outcome
-from simtest.sampling import Case
+from simtest.core.errors import InfrastructureError, ModelError
+from simtest.contract.registry import ModelRef
+from simtest.contract.results import EpisodeResult, Outcome
+from simtest.contract.cases import Case
 
 __all__ = ["RayExecutor"]
 
-log = logging.getLogger("simtest.executors.ray")
+log = logging.getLogger("simtest.execution.executors.ray")
 
 DEADLINE_FLOOR_S = 30.0  # slack on every chunk deadline: scheduling, GC pauses, a slow first episode
 DEADLINE_FACTOR = 3.0  # deadline = factor x chunk size x p99 episode time (+ the floor)
@@ -45,7 +45,7 @@ class _EpisodeActor:
         # One CPU per actor means one compute thread: N actors x M BLAS threads would oversubscribe.
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[var] = str(threads)
-        from simtest.runner import EpisodeWorker
+        from simtest.execution.runner import EpisodeWorker
 
         self.threads = threads
         self.tainted = False
@@ -75,7 +75,7 @@ class _EpisodeActor:
         """Results in order, and whether the hard watchdog fired. After a hard interrupt the
         chunk stops there: this process's state is suspect, so the driver replaces the actor and
         reruns the rest elsewhere."""
-        from simtest.executors.local import run_guarded
+        from simtest.execution.executors.local import run_guarded
 
         out: list[EpisodeResult] = []
         if self.tainted:  # a chunk queued behind the interrupted one: run nothing, it is requeued
@@ -327,7 +327,7 @@ class RayExecutor:
         build = self._env_builds.get(item.case.env)
         if build is None:
             try:
-                from simtest.registry import env_build
+                from simtest.contract.registry import env_build
 
                 build = env_build(item.case.env)
             except Exception:  # noqa: BLE001 - the env may only be importable on the workers

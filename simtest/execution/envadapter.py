@@ -1,4 +1,4 @@
-"""Layer 3': how the harness drives an environment. The default adapter passes scenario params
+"""How the harness drives an environment. The default adapter passes scenario params
 either per episode (`reset(options={"params": ...})`, envs that declare it) or to
 `gymnasium.make(**params)` (any other gymnasium env: the env is re-made when params change).
 A custom adapter (registry entry `adapter: module:Class`) can configure an env after construction
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from simtest.registry import EnvInfo, env_info, resolve
+from simtest.contract.registry import EnvInfo, env_info, resolve
 
 __all__ = ["EnvAdapter", "make_adapter", "rendering_adapter"]
 
