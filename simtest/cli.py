@@ -119,6 +119,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from simtest.authoring.sampling import plan
     from simtest.authoring.spec import load_suite
 
+    if args.detect is not None:
+        return _plan_power(args)
     cases = plan(load_suite(args.suite))
     if args.count:
         by = Counter()
@@ -136,6 +138,25 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for c in cases:
         print(f"{c.case_id}  {c.scenario}  seed={c.seed}  {c.params_json}")
     print(f"{len(cases)} cases", file=sys.stderr)
+    return EXIT_PASS
+
+
+def _plan_power(args: argparse.Namespace) -> int:
+    from simtest.orchestrate import power_plan
+
+    if not 0 < args.detect < 1:
+        raise UsageError(f"--detect {args.detect}: give the drop to catch as a rate difference in (0, 1), "
+                         "e.g. 0.10 for 10 points")
+    pp = power_plan(args.suite, args.detect, from_runs=args.from_runs or (), phi=args.correlation,
+                    target=args.power, with_reference=args.with_reference)
+    print(f"{pp.suite}: power to catch a {args.detect * 100:g}-point drop (a confident fail), "
+          f"{pp.looks} look(s) at most, Holm over {pp.family} blocking check(s)")
+    print(f"  {pp.source}")
+    if not pp.slices:
+        print("  no blocking binary check in the policy: nothing to plan")
+    for sp in pp.slices:
+        flag = "  UNDERPOWERED" if sp.underpowered else ""
+        print(f"  {sp.metric:<10} {sp.line()}{flag}")
     return EXIT_PASS
 
 
@@ -194,6 +215,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="print the cases a suite expands to, without running anything")
     p.add_argument("--suite", required=True)
     p.add_argument("--count", action="store_true", help="print counts per scenario, tag and categorical value")
+    p.add_argument("--detect", type=float, metavar="DROP",
+                   help="power planning: cases per blocking slice to catch a drop of DROP (e.g. 0.10) with 80%% power")
+    p.add_argument("--from", dest="from_runs", action="append", metavar="RUN",
+                   help="stored run(s) to measure success rates (one run) or discordance (two runs) from")
+    p.add_argument("--correlation", type=float, default=0.5,
+                   help="with one --from run: phi correlation of two versions' outcomes (default %(default)s)")
+    p.add_argument("--power", type=float, default=None, help="target power (default: the policy's power.target, 0.8)")
+    p.add_argument("--with-reference", action="store_true",
+                   help="count the reference comparison in the blocking family (Holm) too")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("schema", help="print the JSON Schema of scenario, suite, policy or model files")

@@ -139,8 +139,10 @@ def gate(
     options: ExecutionOptions,
     out_dir: str | None,
     log: TextIO = sys.stderr,
+    reports: bool = True,
 ) -> GateOutcome:
-    from simtest.judging.compare import cases_in_slices, compare, undecided_slices
+    """`reports=False` skips writing summary/verdict/junit/html (benchmarks that run hundreds of gates)."""
+    from simtest.judging.compare import cases_in_slices, compare
     from simtest.contract.policy import GatePolicy, load_policy
 
     loaded = load_suite(suite_path)
@@ -151,6 +153,7 @@ def gate(
     if reference:
         models["reference"] = registry.resolve_model(reference)
     cases = list(plan(loaded))
+    design = gate_design(loaded, policy)
     executor = options.make_executor()
     runs: dict[str, Any] = {}
     try:
@@ -158,32 +161,49 @@ def gate(
             if role in models:
                 runs[role] = run_cases(loaded, models[role], cases, options, executor=executor, log=log)
         frames = {role: _select(run.read(), cases) for role, run in runs.items()}
-        verdict = compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, metrics)
+        verdict = compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, metrics,
+                          design=design)
         s = loaded.suite
-        # extra rounds: the suite's budget, capped by the policy (cap_factor x the base allocation)
-        rounds = min(s.max_extra_rounds, max(0, math.ceil(policy.adaptive.cap_factor) - 1))
-        for round_ in range(1, rounds + 1):
-            slices = undecided_slices(verdict)
+        p = design.seeds_per_round
+        for round_ in range(1, design.looks):
+            # extra seeds only where a blocking decision is open (judging says which slices)
+            slices = list(verdict.extend)
             if not slices:
                 break
-            extra_all = plan(loaded, seed_start=s.seeds * round_, seeds=s.seeds)
+            extra_all = plan(loaded, seed_start=s.seeds + (round_ - 1) * p, seeds=p)
             wanted = cases_in_slices(frames["baseline"], slices, policy)
             extra = [c for c in extra_all if (c.scenario, c.sample) in wanted]
             if not extra:
                 break
             if not options.quiet:
-                print(f"undecided: {', '.join(slices)} -> {len(extra)} more cases per model (round {round_})", file=log)
+                print(f"open: {', '.join(slices)} -> {len(extra)} more cases per model "
+                      f"(look {round_ + 1} of {design.looks})", file=log)
             cases.extend(extra)
             for role, model in models.items():
                 runs[role] = run_cases(loaded, model, cases, options, executor=executor, log=log)
             frames = {role: _select(run.read(), cases) for role, run in runs.items()}
-            verdict = compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, metrics)
+            verdict = compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, metrics,
+                              design=design)
     finally:
         executor.close()
     out = Path(out_dir or default_out_dir())
-    reports = _write_reports(out, verdict, frames, models, runs, loaded,
-                             extra={"videos": 3, "cases": cases, "metrics": metrics})
-    return GateOutcome(verdict, _exit_code(verdict), out, reports, runs, episodes=len(cases))
+    written = _write_reports(out, verdict, frames, models, runs, loaded,
+                             extra={"videos": 3, "cases": cases, "metrics": metrics}) if reports else {}
+    return GateOutcome(verdict, _exit_code(verdict), out, written, runs, episodes=len(cases))
+
+
+def gate_design(loaded: LoadedSuite, policy: Any):
+    """The gate's sequential design: at most 1 + extra rounds looks (the suite's max_extra_rounds,
+    capped so that no parameter sample gets more than cap_factor x its base seeds)."""
+    from simtest.judging.sequential import SequentialDesign
+
+    s = loaded.suite
+    p = policy.adaptive.seeds_per_round
+    rounds = 0
+    if policy.adaptive.enabled:
+        rounds = min(s.max_extra_rounds, int(math.floor((policy.adaptive.cap_factor - 1) * s.seeds / p + 1e-9)))
+    return SequentialDesign(looks=1 + max(0, rounds), base_seeds=s.seeds, seeds_per_round=p,
+                            spending=policy.adaptive.spending)
 
 
 def compare_runs(candidate_dir: str, baseline_dir: str, reference_dir: str | None, *, policy_path: str | None,
@@ -205,11 +225,24 @@ def compare_runs(candidate_dir: str, baseline_dir: str, reference_dir: str | Non
     recorded = (runs["candidate"].manifest.get("extra") or {}).get("policy")
     policy_file = policy_path or (recorded if recorded and Path(recorded).is_file() else None)
     policy = load_policy(policy_file, metrics) if policy_file else GatePolicy.default()
-    verdict = compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, metrics)
+    verdict = compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, metrics,
+                      design=_recorded_design(runs["candidate"], policy))
     models = {role: _model_from_manifest(run) for role, run in runs.items()}
     out = Path(out_dir or default_out_dir())
     reports = _write_reports(out, verdict, frames, models, runs, None, extra={"metrics": metrics})
     return GateOutcome(verdict, _exit_code(verdict), out, reports, runs)
+
+
+def _recorded_design(run: Any, policy: Any):
+    """The design the gate used, rebuilt from the suite the run records, so that `simtest compare`
+    reproduces the gate's verdict; without the suite, the stored rows are one final look."""
+    suite_path = run.manifest.get("suite_path")
+    if suite_path and Path(suite_path).is_file():
+        try:
+            return gate_design(load_suite(suite_path), policy)
+        except Exception:  # noqa: BLE001 - a suite that no longer loads: judge the rows as final
+            pass
+    return None
 
 
 def _model_from_manifest(run: Any) -> Any:
@@ -304,3 +337,104 @@ def _num(x: Any) -> str:
         return f"{float(x):+.3f}"
     except (TypeError, ValueError):
         return "-"
+
+
+@dataclass(frozen=True)
+class PowerPlan:
+    """`simtest plan --detect`: per blocking slice, the power of the suite as written and the cases
+    needed, under the policy's design, margins and multiplicity."""
+
+    suite: str
+    detect: float
+    family: int
+    looks: int
+    source: str
+    slices: tuple
+
+
+def power_plan(suite_path: str, detect: float, *, from_runs: Sequence[str] = (), phi: float = 0.5,
+               target: float | None = None, with_reference: bool = False) -> PowerPlan:
+    """Plan the suite's cases, count them per blocking slice, and ask judging.power what they buy.
+    Background discordance: measured between two stored runs (paired on case_id), or from one
+    run's success rate with phi correlation between versions, or an assumed 0.10."""
+    import pandas as pd
+
+    from simtest.contract.policy import GatePolicy, load_policy, metric_declarations
+    from simtest.judging import sequential as gs
+    from simtest.judging.power import background_discordance, slice_power
+    from simtest.judging.slicing import slice_masks
+
+    loaded = load_suite(suite_path)
+    metrics = suite_metrics(loaded)
+    policy = load_policy(loaded.policy_path, metrics) if loaded.policy_path else GatePolicy.default()
+    design = gate_design(loaded, policy)
+    cases = plan(loaded)
+    frame = pd.DataFrame({"case_id": [c.case_id for c in cases], "scenario": [c.scenario for c in cases],
+                          "params": [c.params_json for c in cases], "tags": [list(c.tags) for c in cases]})
+    masks = slice_masks(frame, policy)
+    decls = metric_declarations(metrics)
+    comparisons = 2 if with_reference else 1
+    wanted: list[tuple[str, str]] = []
+    for name in policy.judged_metrics():
+        mp = policy.metric(name)
+        if not mp.blocking:
+            continue
+        for s in ("overall", *policy.blocking_slices):
+            if s == "overall" or mp.blocking_in_slices:
+                wanted.append((name, s))
+    family = max(1, len(wanted) * comparisons + sum(1 for g in policy.slice_gaps if g.blocking))
+    alpha_eff = policy.alpha / family
+    z_final = gs.boundary_at(alpha_eff, tuple((k + 1) / design.looks for k in range(design.looks)), design.spending)
+    runs = [_frame_of(r) for r in from_runs]
+    out = []
+    source = "assumed background discordance 0.10 (give --from RUN for a measured one)"
+    for name, s in wanted:
+        if decls.get(name, {}).get("kind") != "binary" or s not in masks:
+            continue
+        mp = policy.metric(name)
+        n_base = int(masks[s].sum())
+        psi0 = 0.10
+        if len(runs) >= 2:
+            a = runs[0][_in_slice(runs[0], s, policy)]
+            joined = a.merge(runs[1], on="case_id", suffixes=("_a", "_b"))
+            if len(joined):
+                va, vb = _binary(joined, name, "_a"), _binary(joined, name, "_b")
+                psi0 = float((va != vb).mean())
+                source = "discordance measured between the two stored runs on their paired cases"
+        elif len(runs) == 1:
+            r = runs[0][_in_slice(runs[0], s, policy)]
+            if len(r):
+                p = float(_binary(r, name, "").mean())
+                psi0 = background_discordance(p, phi)
+                source = f"background discordance 2p(1-p)(1-phi) from the run's success rate, phi={phi:g}"
+        out.append(slice_power(s, name, n_base=n_base, n_cap=n_base * design.max_seeds // max(1, design.base_seeds),
+                               psi0=psi0, margin=mp.margin("baseline", s == "overall"), safety=mp.safety, detect=detect,
+                               target=target or policy.power.target, alpha_eff=alpha_eff, z_final=z_final,
+                               psi_source=source))
+    return PowerPlan(loaded.path, detect, family, design.looks, source, tuple(out))
+
+
+def _frame_of(run_dir: str):
+    from simtest.execution.store import open_run_path
+
+    return open_run_path(run_dir).read()
+
+
+def _in_slice(frame, slice_name: str, policy: Any):
+    import numpy as np
+
+    from simtest.judging.slicing import slice_masks
+
+    masks = slice_masks(frame, policy)
+    return masks.get(slice_name, np.zeros(len(frame), bool))
+
+
+def _binary(frame, metric: str, suffix: str):
+    import numpy as np
+    import pandas as pd
+
+    if metric == "passed":
+        return frame["passed" + suffix].astype(bool).to_numpy()
+    if metric == "errors":
+        return np.isin(frame["outcome" + suffix].astype(str), ("agent_error", "timeout"))
+    return pd.to_numeric(frame["metric_" + metric + suffix], errors="coerce").fillna(0).to_numpy() >= 0.5

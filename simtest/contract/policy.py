@@ -31,7 +31,7 @@ from simtest.core import yamlio
 from simtest.core.errors import PolicyError, Problem, did_you_mean
 
 __all__ = [
-    "GatePolicy", "MetricPolicy", "ParamSlicing", "SliceSpec", "SliceGap", "AdaptiveSettings",
+    "GatePolicy", "MetricPolicy", "ParamSlicing", "SliceSpec", "SliceGap", "AdaptiveSettings", "PowerSettings",
     "BUILTIN_METRICS", "load_policy", "policy_from_dict", "metric_declarations",
 ]
 
@@ -144,14 +144,35 @@ class SliceGap(BaseModel):
 
 
 class AdaptiveSettings(BaseModel):
-    """More seeds only where a blocking check is undecided, judged with anytime-valid bounds."""
+    """More seeds only where a blocking decision is open. The gate knows its maximal number of looks
+    (1 + the suite's max_extra_rounds, capped by cap_factor), so by default it spends alpha across
+    them (group-sequential, O'Brien-Fleming-like); `design: anytime` keeps anytime-valid bounds for
+    open-ended monitoring."""
 
     model_config = _FROZEN
-    enabled: bool = Field(True, description="decide with anytime-valid confidence sequences")
+    enabled: bool = Field(True, description="add seeds where a blocking decision is open (false: one fixed look)")
+    design: Literal["group_sequential", "anytime"] = Field("group_sequential", description=(
+        "group_sequential: alpha spent over the known looks (the most power at the cap); anytime: "
+        "anytime-valid confidence sequences, for monitoring with no fixed number of looks"))
+    spending: Literal["obrien_fleming", "pocock"] = Field("obrien_fleming", description=(
+        "Lan-DeMets spending function of the group-sequential design: obrien_fleming spends little "
+        "early and keeps the fixed design's power at the cap; pocock stops earlier on large effects"))
     cap_factor: float = Field(3.0, ge=1.0, description="stop at this multiple of the base allocation")
     seeds_per_round: int = Field(1, ge=1, description="extra seeds per undecided parameter sample per round")
     pass_confidence: float = Field(0.8, gt=0.5, lt=1.0, description=(
         "confidence needed to pass (non-inferiority shown); 0.8 matches a fixed design with 80 % power"))
+    guardrail_p: float = Field(0.25, gt=0, le=1, description=(
+        "a safety check that does not have to prove its margin (prove_within_margin: false) still gets "
+        "more seeds while its estimate points to a regression with one-sided p at most this"))
+
+
+class PowerSettings(BaseModel):
+    """The drop the gate should be able to catch: the summary names blocking slices whose power at
+    the cap is below `target` for a regression of `detect` beyond their margin."""
+
+    model_config = _FROZEN
+    detect: float = Field(0.10, gt=0, le=1, description="regression size (rate points for binary metrics)")
+    target: float = Field(0.8, gt=0, lt=1, description="power below which a blocking slice is named underpowered")
 
 
 class GatePolicy(BaseModel):
@@ -168,6 +189,7 @@ class GatePolicy(BaseModel):
     blocking_slices: tuple[Annotated[str, AfterValidator(_slice_name)], ...] = ()
     slice_gaps: tuple[SliceGap, ...] = ()
     adaptive: AdaptiveSettings = Field(default_factory=AdaptiveSettings)
+    power: PowerSettings = Field(default_factory=PowerSettings)
 
     @property
     def alpha(self) -> float:

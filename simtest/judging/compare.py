@@ -37,7 +37,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from simtest.judging import sequential as gs
 from simtest.judging import slicing, stats
+from simtest.judging.power import SlicePower, slice_power
+from simtest.judging.sequential import SequentialDesign
 from simtest.core.errors import ComparisonError
 from simtest.contract.policy import BUILTIN_METRICS, GatePolicy, metric_declarations
 from simtest.contract.results import CHECK_PREFIX, METRIC_PREFIX
@@ -80,6 +83,7 @@ class CheckResult:
     safety: bool = False
     kind: str = "binary"  # binary | continuous | gap
     holds: bool = True  # a blocking check that is undecided holds the gate (prove_within_margin)
+    p_nominal: float | None = None  # one-look p-value at the latest look (group-sequential designs)
 
     def to_json(self) -> dict:
         return {k: _clean(v) for k, v in asdict(self).items()}
@@ -148,6 +152,10 @@ class Verdict:
     missing: dict = field(default_factory=dict)  # comparison -> {"only_candidate": n, "only_other": n}
     alpha: float = 0.05
     sequential: bool = True
+    design: str = "anytime"  # fixed | group_sequential | anytime
+    design_note: str = ""  # how the bounds were built, in one line, for the report
+    extend: tuple[str, ...] = ()  # slices whose strata should get more seeds (the open blocking decisions)
+    power: tuple[SlicePower, ...] = ()  # blocking slices vs the baseline: power at the cap for policy.power.detect
 
     @property
     def exit_code(self) -> int:
@@ -162,6 +170,10 @@ class Verdict:
             "reasons": list(self.reasons),
             "alpha": _clean(self.alpha),
             "sequential": self.sequential,
+            "design": self.design,
+            "design_note": self.design_note,
+            "extend": list(self.extend),
+            "power": [p.to_json() for p in self.power],
             "checks": [c.to_json() for c in self.checks],
             "infra": {k: v.to_json() for k, v in self.infra.items()},
             "new_failures": [f.to_json() for f in self.new_failures],
@@ -284,10 +296,13 @@ def _metric_values(frame: pd.DataFrame, metric: str) -> np.ndarray | None:
 
 
 def compare(candidate: pd.DataFrame, baseline: pd.DataFrame, reference: pd.DataFrame | None,
-            policy: GatePolicy | None = None, metrics: Mapping[str, Mapping] | None = None) -> Verdict:
+            policy: GatePolicy | None = None, metrics: Mapping[str, Mapping] | None = None,
+            design: SequentialDesign | None = None) -> Verdict:
     """Judge the candidate against the baseline (previous version) and, when given, the pinned
     reference. `metrics`: the env's metric declarations (name -> {kind, better, time_like});
-    `passed` and `errors` are built in. Raises ComparisonError when the runs share no case."""
+    `passed` and `errors` are built in. `design`: the gate's group-sequential design (how many
+    looks at most and how seed indices map to looks); without one, the data are one final look.
+    Raises ComparisonError when the runs share no case."""
     policy = policy or GatePolicy.default()
     decls = metric_declarations(metrics)
     _check_frame(candidate, "candidate")
@@ -300,14 +315,26 @@ def compare(candidate: pd.DataFrame, baseline: pd.DataFrame, reference: pd.DataF
         runs["reference"] = _dedupe(reference)
 
     alpha = policy.alpha
-    sequential = policy.adaptive.enabled
+    mode = "fixed" if not policy.adaptive.enabled else policy.adaptive.design
+    sequential = mode != "fixed"
+    anytime = mode == "anytime"
     alpha_pass = 1.0 - policy.adaptive.pass_confidence if sequential else alpha
+    if design is None:
+        design = SequentialDesign(looks=1, spending=policy.adaptive.spending)
+    design = SequentialDesign(looks=design.looks, base_seeds=design.base_seeds,
+                              seeds_per_round=design.seeds_per_round, spending=policy.adaptive.spending)
     reasons: list[str] = []
     infra = {"candidate": _run_stats(cand), **{k: _run_stats(v) for k, v in runs.items()}}
 
     masks = slicing.slice_masks(cand, policy)
     blocking_slices = {"overall", *policy.blocking_slices}
+    # group-sequential bookkeeping: the look of every candidate row, and its parameter sample
+    look_all = design.look_of(cand["seed_index"].to_numpy()) if "seed_index" in cand.columns else np.ones(len(cand), int)
+    unit_all = _units(cand)
+    look_now = int(look_all.max()) if look_all.size else 1
+    final = look_now >= design.looks
 
+    parts = _partition(policy, masks) if sequential else []
     judged = [m for m in policy.judged_metrics()]
     raw_checks: list[tuple[dict, dict]] = []  # (what the check is, its paired arrays)
     scenario_changes: list[ScenarioChange] = []
@@ -341,6 +368,9 @@ def compare(candidate: pd.DataFrame, baseline: pd.DataFrame, reference: pd.DataF
             use = pairs.no_env_error if metric == "errors" else pairs.ok
             ci, oi = pairs.cand_idx[use], pairs.other_idx[use]
             vc, vo = vc_all[ci], vo_all[oi]
+            look, unit = look_all[ci], unit_all[ci]
+            # pairs per parameter sample: the design weight of a pair is 1 / that count
+            unit_n = np.bincount(unit, minlength=int(unit_all.max()) + 1 if unit_all.size else 1)[unit]
             if binary:
                 good_c = _goodness_binary(vc, better)
                 good_o = _goodness_binary(vo, better)
@@ -360,11 +390,14 @@ def compare(candidate: pd.DataFrame, baseline: pd.DataFrame, reference: pd.DataF
                 meta = {"comparison": comp, "metric": metric, "slice": sname, "margin": margin,
                         "blocking": is_blocking, "safety": mp.safety, "kind": "binary" if binary else "continuous",
                         "holds": mp.prove_within_margin}
+                seq = dict(look=look[in_slice], unit=unit[in_slice], unit_n=unit_n[in_slice])
+                if overall and parts:
+                    seq["member"] = {name: masks[name][ci] for name in parts}
                 if binary:
                     raw = (meta, dict(g_cand=good_c[in_slice], g_other=good_o[in_slice], raw_cand=vc[in_slice],
-                                      raw_other=vo[in_slice]))
+                                      raw_other=vo[in_slice], **seq))
                 else:
-                    raw = (meta, dict(d=d_all[in_slice], raw_cand=vc[in_slice], raw_other=vo[in_slice]))
+                    raw = (meta, dict(d=d_all[in_slice], raw_cand=vc[in_slice], raw_other=vo[in_slice], **seq))
                 raw_checks.append(raw)
 
     n_blocking = max(1, sum(1 for meta, _ in raw_checks if meta["blocking"]) + sum(
@@ -372,13 +405,15 @@ def compare(candidate: pd.DataFrame, baseline: pd.DataFrame, reference: pd.DataF
     computed: list[tuple[dict, stats.CheckStats]] = []
     for meta, data in raw_checks:
         a_eff = alpha / n_blocking if meta["blocking"] else alpha
-        if meta["kind"] == "binary":
+        if mode == "group_sequential":
+            r = _gs_check(meta, data, design, look_now, final, alpha, a_eff, alpha_pass)
+        elif meta["kind"] == "binary":
             r = stats.binary_check(data["g_cand"], data["g_other"], meta["margin"], meta["safety"], alpha, a_eff,
-                              sequential, alpha_pass, data["raw_cand"], data["raw_other"])
+                                   anytime, alpha_pass, data["raw_cand"], data["raw_other"])
         else:
             seed = stats.check_seed(policy.seed, meta["comparison"], meta["metric"], meta["slice"])
-            r = stats.continuous_check(data["d"], meta["margin"], meta["safety"], alpha, a_eff, sequential,
-                                  alpha_pass, seed, data["raw_cand"], data["raw_other"])
+            r = stats.continuous_check(data["d"], meta["margin"], meta["safety"], alpha, a_eff, anytime,
+                                       alpha_pass, seed, data["raw_cand"], data["raw_other"])
         computed.append((meta, r))
 
     computed.extend(_gap_checks(cand, runs, pairs_by_comp, masks, policy, decls, alpha, alpha_pass, sequential, reasons))
@@ -387,12 +422,270 @@ def compare(candidate: pd.DataFrame, baseline: pd.DataFrame, reference: pd.DataF
     open_ = [c for c in checks if c.blocking and c.holds and c.decision in ("undecided", "too_small")]
     undecided = sorted({c.slice for c in open_ if c.kind != "gap"}
                        | {s for c in open_ if c.kind == "gap" for s in _gap_slices(c.slice, policy)})
+    extend = _extension(checks, computed, raw_checks, masks, policy, alpha_pass) if sequential and not final else ()
+    power = _power_notes(checks, raw_checks, policy, design, n_blocking) if raw_checks else []
     verdict = _overall(checks, infra, policy, reasons, scenario_changes, missing)
     reasons = list(dict.fromkeys(reasons))  # one line per distinct reason, first-seen order
     new_failures = _new_failures(cand, runs["baseline"], pairs_by_comp["baseline"])
+    note = _design_note(mode, design, look_now, alpha, policy)
     return Verdict(verdict=verdict, checks=tuple(checks), reasons=tuple(reasons), infra=infra,
                    new_failures=tuple(new_failures), scenario_changes=tuple(scenario_changes),
-                   undecided_blocking=tuple(undecided), missing=missing, alpha=alpha, sequential=sequential)
+                   undecided_blocking=tuple(undecided), missing=missing, alpha=alpha, sequential=sequential,
+                   design=mode, design_note=note, extend=tuple(extend), power=tuple(power))
+
+
+def _units(frame: pd.DataFrame) -> np.ndarray:
+    """An integer per row naming its parameter sample (scenario, sample): the stratum of the base plan."""
+    if "sample" not in frame.columns:
+        return np.arange(len(frame))
+    keys = frame["scenario"].astype(str) + "\x00" + frame["sample"].astype(str)
+    return pd.factorize(keys, sort=True)[0].astype(np.int64)
+
+
+def _design_note(mode: str, design: SequentialDesign, look: int, alpha: float, policy: GatePolicy) -> str:
+    if mode == "fixed":
+        return f"one-sided bounds at α={alpha:g} (fixed design)"
+    if mode == "anytime":
+        return f"one-sided bounds at α={alpha:g} (anytime-valid)"
+    spend = "O'Brien-Fleming" if design.spending == "obrien_fleming" else "Pocock"
+    return (f"one-sided bounds at α={alpha:g}, group-sequential with {spend}-like alpha spending, look {look} of "
+            f"{design.looks}; estimates after unequal extension are design-weighted (each parameter sample weighs "
+            "the same as in the base plan)")
+
+
+def _weights(data: dict) -> np.ndarray:
+    n = np.asarray(data["unit_n"], dtype=float)
+    return 1.0 / np.maximum(n, 1.0)
+
+
+def _strata(data: dict) -> tuple[np.ndarray, dict]:
+    """Strata = parameter samples grouped by how many pairs they have (how often they were extended);
+    a stratum weighs its share of the slice's samples."""
+    label = np.asarray(data["unit_n"], dtype=np.int64)
+    unit = np.asarray(data["unit"], dtype=np.int64)
+    if label.size == 0:
+        return label, {}
+    first = np.unique(unit, return_index=True)[1]
+    lab_u = label[first]
+    counts = {int(k): int(v) for k, v in zip(*np.unique(lab_u, return_counts=True))}
+    return label, counts
+
+
+def _wmean(x: np.ndarray, w: np.ndarray) -> float:
+    x = np.asarray(x, dtype=float)
+    ok = np.isfinite(x)
+    if not ok.any():
+        return math.nan
+    return float(np.sum(x[ok] * w[ok]) / np.sum(w[ok]))
+
+
+def _fractions(data: dict, design: SequentialDesign, look_now: int, final: bool) -> tuple[float, ...]:
+    look = np.asarray(data["look"])
+    n_by_look = [int(np.sum(look <= j)) for j in range(1, look_now + 1)]
+    n_max = n_by_look[0] * design.max_seeds / max(1, design.base_seeds) if n_by_look and n_by_look[0] else 1.0
+    return gs.information_fractions(n_by_look, n_max, final)
+
+
+def _gs_check(meta: dict, data: dict, design: SequentialDesign, look_now: int, final: bool, alpha: float,
+              alpha_eff: float, alpha_pass: float) -> stats.CheckStats:
+    """One check under the group-sequential design: the design-weighted estimate at the latest
+    look, tested against the boundary that the spending function allows at its information
+    fraction. p_fail is the repeated p-value (valid for Holm); the lower bound uses the
+    boundary at alpha, the upper one the boundary at the pass level."""
+    margin, safety = meta["margin"], meta["safety"]
+    m_fail = 0.0 if safety else margin
+    w = _weights(data)
+    label, counts = _strata(data)
+    n = int(label.size)
+    binary = meta["kind"] == "binary"
+    if binary:
+        raw_c, raw_o = data["raw_cand"], data["raw_other"]
+        d = (data["g_other"].astype(float) - data["g_cand"].astype(float))
+    else:
+        raw_c, raw_o = data["raw_cand"], data["raw_other"]
+        d = np.asarray(data["d"], dtype=float)
+    cv, ov = (_wmean(raw_c, w), _wmean(raw_o, w)) if n else (math.nan, math.nan)
+    if n == 0:
+        return stats.CheckStats(0, math.nan, math.nan, math.nan, 1.0, cv, ov, None, True, "no paired episodes")
+    st = gs.stratified(d, label, counts)
+    fr = _fractions(data, design, look_now, final)
+    b_fail = gs.boundary_at(alpha, fr, design.spending)
+    b_pass = gs.boundary_at(alpha_pass, fr, design.spending)
+    strata_note = ""
+    if st.unequal:
+        strata_note = "; design-weighted over " + ", ".join(
+            f"{k}-pair samples (weight {wt:.2f}, n={sz})" for k, wt, sz in
+            zip(sorted(counts), st.weights, st.sizes))
+    look_note = f"look {look_now}/{design.looks}, information {fr[-1]:.2f}"
+    if binary:
+        b = float(np.sum(w * (d > 0)) / np.sum(w)) * st.n_eff  # effective discordant counts
+        c = float(np.sum(w * (d < 0)) / np.sum(w)) * st.n_eff
+        ne = st.n_eff
+        lower = stats.tango_bounds(b, c, ne, float(stats_sf(b_fail)))[0]
+        upper = stats.tango_bounds(b, c, ne, float(stats_sf(b_pass)))[1]
+        if m_fail == 0:
+            p_nom = stats.mcnemar_p(round(b), round(c))
+            z = float(-sps.norm.ppf(p_nom)) if p_nom < 1 else -math.inf
+        else:
+            z = float(stats.tango_stat(b, c, ne, m_fail))
+        delta = (b - c) / ne
+        rb, rc = int(np.sum(d > 0)), int(np.sum(d < 0))
+        k_min = stats.min_discordant(alpha_eff)
+        psi = (rb + rc) / n
+        effect = margin if margin > 0 else 0.05
+        needed = max(stats.connor_n(psi, effect, alpha_eff), math.ceil(k_min / max(psi, effect)))
+        small = (rb + rc) < k_min
+        note = f"{rb} worse / {rc} better of {n} pairs; {look_note}{strata_note}"
+    else:
+        delta, se = st.mean, st.se
+        if n < 2 or not math.isfinite(se):
+            lower, upper, z = -math.inf, math.inf, -math.inf
+        elif se == 0:
+            lower = upper = delta if n >= 30 else math.nan
+            if not math.isfinite(lower):
+                lower, upper = -math.inf, math.inf
+            z = math.inf if delta > m_fail and n >= 30 else -math.inf
+        else:
+            lower, upper = delta - b_fail * se, delta + b_pass * se
+            z = (delta - m_fail) / se
+        sd = float(np.std(d, ddof=1)) if n > 1 else math.nan
+        eff = margin if margin > 0 else (0.5 * sd if math.isfinite(sd) and sd > 0 else 0.0)
+        needed = stats.continuous_needed_n(sd, eff, alpha_eff) if math.isfinite(sd) else None
+        small = n < 10
+        note = f"normal approximation; {look_note}{strata_note}"
+    p = gs.repeated_p(z, fr, design.spending)
+    p_nom = float(sps.norm.sf(z)) if not math.isnan(z) else 1.0
+    return stats.CheckStats(n, float(delta), float(lower), float(upper), float(p), cv, ov,
+                            int(needed) if needed is not None else None, bool(small), note, p_nom)
+
+
+def stats_sf(z: float) -> float:
+    """One-sided level whose normal quantile is z (the bounds' alpha for a boundary z)."""
+    return float(min(0.5, max(1e-15, sps.norm.sf(z)))) if math.isfinite(z) else 1e-15
+
+
+def _partition(policy: GatePolicy, masks: Mapping[str, np.ndarray]) -> list[str]:
+    """Disjoint slices covering every row, to extend an overall check by parts: the parameter of
+    the first blocking slice (e.g. lighting=day/dusk/night), else the first categorical parameter."""
+    params = [s.split("=", 1)[0] for s in policy.blocking_slices if "=" in s and not s.startswith("tag:")]
+    params += [p for p, sl in policy.slices.params.items() if sl.categorical]
+    for param in params:
+        names = [k for k in masks if k.startswith(param + "=")]
+        if len(names) >= 2:
+            cover = np.zeros_like(masks["overall"])
+            disjoint = True
+            for k in names:
+                disjoint &= not bool((cover & masks[k]).any())
+                cover |= masks[k]
+            if disjoint and bool(cover.all()):
+                return names
+    return []
+
+
+def _extension(checks: list[CheckResult], computed: list, raw_checks: list, masks: Mapping[str, np.ndarray],
+               policy: GatePolicy, alpha_pass: float) -> list[str]:
+    """Which slices' parameter samples get more seeds: every open blocking decision, and nothing
+    else. A slice check extends its own slice; a gap check its two slices; a safety guardrail that
+    need not prove its margin is extended while its estimate leans toward a regression
+    (its one-look p <= adaptive.guardrail_p). An open overall check waits while any slice decision is open (those
+    strata inform it too); alone, it extends the fewest parts of a partition (largest variance
+    contribution first) that could decide it at the next look, or everything when no fewer could."""
+    out: list[str] = []
+    overall_open: list[int] = []
+    for i, c in enumerate(checks):
+        if not c.blocking or c.decision in ("pass", "fail"):
+            continue
+        if c.holds and c.decision in ("undecided", "too_small"):
+            pass
+        elif (not c.holds and c.decision in ("undecided", "too_small") and math.isfinite(c.delta) and c.delta > 0
+              and (c.p_nominal if c.p_nominal is not None else c.p_value) <= policy.adaptive.guardrail_p):
+            pass  # a guardrail trending toward regression: power, not alpha, is what it spends
+        else:
+            continue
+        if c.kind == "gap":
+            out.extend(_gap_slices(c.slice, policy))
+        elif c.slice == "overall":
+            overall_open.append(i)
+        else:
+            out.append(c.slice)
+    if out:
+        # open slice decisions come first: their strata also inform the overall estimate, and they
+        # usually decide the gate; the overall check waits for them instead of pulling every case
+        return list(dict.fromkeys(out))
+    parts = _partition(policy, masks)
+    for i in overall_open:
+        c = checks[i]
+        if i >= len(raw_checks) or not parts:
+            out.append("overall")
+            continue
+        meta, data = raw_checks[i]
+        out.extend(_parts_to_decide(c, data, parts, masks, out, alpha_pass, policy.alpha))
+    return list(dict.fromkeys(out))
+
+
+def _parts_to_decide(c: CheckResult, data: dict, parts: list[str], masks: Mapping[str, np.ndarray],
+                     already: list[str], alpha_pass: float, alpha: float) -> list[str]:
+    if c.kind == "binary":
+        d = data["g_other"].astype(float) - data["g_cand"].astype(float)
+    else:
+        d = np.asarray(data["d"], dtype=float)
+    # the overall check's rows, mapped back to partition membership through the slice masks of its pairs
+    member = data.get("member")
+    if member is None:
+        return ["overall"]
+    w = _weights(data)
+    tot = float(np.sum(w))
+    stats_g = []
+    for name in parts:
+        m = member[name]
+        if not m.any():
+            continue
+        wg = float(np.sum(w[m])) / tot
+        var = float(np.var(d[m], ddof=1)) if m.sum() > 1 else 0.0
+        stats_g.append((name, wg, var, int(m.sum())))
+    if not stats_g:
+        return ["overall"]
+    m_fail = 0.0 if c.safety else c.margin
+    leaning_fail = c.delta >= c.margin or (c.safety and c.delta > 0)
+    need = float(sps.norm.isf(alpha)) if leaning_fail else float(sps.norm.isf(alpha_pass))
+    gap = abs(c.delta - (m_fail if leaning_fail else c.margin))
+
+    def se(extended: set[str]) -> float:
+        # one more round roughly doubles a once-extended part's pairs; count already-extended parts too
+        return math.sqrt(sum(wg**2 * var / (n * (2 if name in extended else 1)) for name, wg, var, n in stats_g))
+
+    chosen: set[str] = {s for s in already if s in parts}
+    order = sorted(stats_g, key=lambda g: -(g[1] ** 2 * g[2] / g[3]))
+    for name, *_ in order:
+        if gap / max(se(chosen), 1e-12) >= need:
+            break
+        chosen.add(name)
+    if gap / max(se(chosen), 1e-12) < need and len(chosen) == len(stats_g):
+        return ["overall"]
+    return [n for n in parts if n in chosen and n not in already]
+
+
+def _power_notes(checks: list[CheckResult], raw_checks: list, policy: GatePolicy, design: SequentialDesign,
+                 n_blocking: int) -> list[SlicePower]:
+    """Power at the cap of every blocking binary check vs the baseline for a true drop of
+    policy.power.detect, with the background discordance seen now (judging.power)."""
+    out = []
+    alpha_eff = policy.alpha / max(1, n_blocking)
+    looks = tuple(np.arange(1, design.looks + 1) / design.looks)
+    z_final = gs.boundary_at(alpha_eff, looks, design.spending)
+    for i, c in enumerate(checks):
+        if not c.blocking or c.kind != "binary" or c.comparison != "baseline" or i >= len(raw_checks) or c.n == 0:
+            continue
+        meta, data = raw_checks[i]
+        d = data["g_other"].astype(float) - data["g_cand"].astype(float)
+        look = np.asarray(data["look"])
+        n1 = int(np.sum(look <= 1)) or int(c.n)
+        n_cap = int(round(n1 * design.max_seeds / max(1, design.base_seeds)))
+        psi0 = float(np.mean(d != 0))
+        out.append(slice_power(c.slice, c.metric, n_base=n1, n_cap=n_cap, psi0=psi0, margin=c.margin,
+                               safety=c.safety, detect=policy.power.detect, target=policy.power.target,
+                               alpha_eff=alpha_eff, z_final=z_final, psi_source="paired runs"))
+    return out
 
 
 def _goodness_binary(v: np.ndarray, better: str) -> np.ndarray:
@@ -511,7 +804,8 @@ def _decide(computed: list[tuple[dict, stats.CheckStats]], policy: GatePolicy, a
             lower=r.lower, upper=r.upper, p_value=r.p_fail, decision=decision, margin=margin,
             blocking=meta["blocking"], candidate_value=r.cand_value, baseline_value=r.other_value,
             needed_n=r.needed_n if decision in ("too_small", "undecided") else None, note=r.note,
-            p_adjusted=adj[i], safety=safety, kind=meta["kind"], holds=meta["holds"]))
+            p_adjusted=adj[i], safety=safety, kind=meta["kind"], holds=meta["holds"],
+            p_nominal=r.p_nominal if r.p_nominal is not None else r.p_fail))
     return out
 
 

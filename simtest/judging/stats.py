@@ -32,7 +32,7 @@ __all__ = [
     "mean_bounds", "mean_p", "holm", "bh", "bet_grid", "betting_log_wealth", "betting_bounds", "betting_p",
     "normal_mixture_radius", "normal_mixture_bounds", "normal_mixture_p", "normal_mixture_p_from", "continuous_needed_n",
     "check_seed", "sequential_binary_decision", "fixed_binary_decision", "FAIL", "PASS", "UNDECIDED", "CheckStats", "binary_check", "continuous_check",
-    "seq_min_discordant",
+    "seq_min_discordant", "paired_power", "paired_needed_n",
 ]
 
 BOOT_MAX_N = 2000
@@ -414,6 +414,7 @@ class CheckStats:
     needed_n: int | None
     small: bool
     note: str
+    p_nominal: float | None = None  # the one-look p-value of the latest look (None: same as p_fail)
 
 
 def binary_check(g_cand: np.ndarray, g_other: np.ndarray, margin: float, safety: bool, alpha: float,
@@ -487,3 +488,25 @@ def continuous_check(d: np.ndarray, margin: float, safety: bool, alpha: float, a
     effect = margin if margin > 0 else (0.5 * sd if math.isfinite(sd) and sd > 0 else 0.0)
     needed = continuous_needed_n(sd, effect, alpha_eff) if math.isfinite(sd) else None
     return CheckStats(n, delta, float(lower), float(upper), float(p), cv, ov, needed, n < n_min, note)
+
+
+# --------------------------------------------------------------------------- power planning
+
+
+def paired_power(effect: float, psi: float, delta: float, n: int, z_alpha: float) -> float:
+    """Normal-approximation power of a one-sided paired binary test: the chance that the estimate
+    clears the null by z_alpha standard errors when the true regression exceeds the null by
+    `effect`. psi: discordance (share of pairs that differ, >= delta); delta: the true paired
+    difference, so var(d) = psi - delta^2."""
+    if effect <= 0 or n <= 0:
+        return 0.0
+    var = max(psi - delta * delta, 1e-12)
+    return float(stats.norm.cdf(effect / math.sqrt(var / n) - z_alpha))
+
+
+def paired_needed_n(effect: float, psi: float, delta: float, power: float, z_alpha: float) -> int:
+    """Pairs for `power` in paired_power (the same approximation, solved for n)."""
+    if effect <= 0:
+        raise ValueError("paired_needed_n: the effect beyond the null must be > 0")
+    var = max(psi - delta * delta, 1e-12)
+    return int(math.ceil((z_alpha + stats.norm.ppf(power)) ** 2 * var / effect**2))

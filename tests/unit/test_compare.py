@@ -179,7 +179,7 @@ def _boundary_verdict(b, c, n, margin, *, safety=False, sequential=False):
     base, cand = pair(b, c, n)
     pol = policy(metrics={"passed": {"margin_baseline": margin, "blocking": True, "safety": safety},
                           "errors": {"blocking": False}},
-                 adaptive={"enabled": sequential})
+                 adaptive={"enabled": sequential, "design": "anytime"})
     return check(compare(run(cand), run(base), None, pol, DECL))
 
 
@@ -419,12 +419,13 @@ def test_a_reason_is_given_once_even_when_both_comparisons_see_it():
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.booleans(), st.booleans(), st.sampled_from(["day", "night"])), min_size=4, max_size=60),
-       st.booleans())
+       st.sampled_from([False, "anytime", "group_sequential"]))
 def test_compare_properties_on_random_paired_outcomes(rows, sequential):
     base = np.array([r[0] for r in rows])
     cand = np.array([r[1] for r in rows])
     lighting = [r[2] for r in rows]
-    pol = policy(slices={"tags": False, "params": {"lighting": {}}}, adaptive={"enabled": sequential})
+    adaptive = {"enabled": bool(sequential), **({"design": sequential} if sequential else {})}
+    pol = policy(slices={"tags": False, "params": {"lighting": {}}}, adaptive=adaptive)
     b, c = run(base, lighting=lighting), run(cand, lighting=lighting)
     v = compare(c, b, None, pol, DECL)
     swapped = compare(b, c, None, pol, DECL)
@@ -442,7 +443,12 @@ def test_compare_properties_on_random_paired_outcomes(rows, sequential):
             assert chk.lower > 0 or chk.lower >= chk.margin
     overall = check(v)
     assert overall.n == len(rows)
-    assert overall.delta == pytest.approx((np.sum(base & ~cand) - np.sum(~base & cand)) / len(rows))
+    d = base.astype(int) - cand.astype(int)
+    if sequential == "group_sequential":  # design-weighted: every parameter sample weighs the same
+        expected = pd.Series(d).groupby(b["sample"].to_numpy()).mean().mean()
+    else:
+        expected = d.mean()
+    assert overall.delta == pytest.approx(expected)
 
 
 def test_new_failures_ignore_checks_that_other_scenarios_do_not_have():
