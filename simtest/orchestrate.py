@@ -208,7 +208,9 @@ def gate_design(loaded: LoadedSuite, policy: Any):
 
 def compare_runs(candidate_dir: str, baseline_dir: str, reference_dir: str | None, *, policy_path: str | None,
                  out_dir: str | None) -> GateOutcome:
-    """Judge stored runs: no simulation. The same inputs give the same verdict.json."""
+    """Judge stored runs: no simulation. The same inputs give the same verdict.json. The rows are
+    judged as a final look (all alpha spent): a gate that stopped early at an interim look judged
+    with stricter boundaries, so this verdict can only be more decisive than that gate's."""
     from simtest.judging.compare import compare
     from simtest.contract.policy import GatePolicy, load_policy
     from simtest.execution.store import open_run_path
@@ -225,24 +227,12 @@ def compare_runs(candidate_dir: str, baseline_dir: str, reference_dir: str | Non
     recorded = (runs["candidate"].manifest.get("extra") or {}).get("policy")
     policy_file = policy_path or (recorded if recorded and Path(recorded).is_file() else None)
     policy = load_policy(policy_file, metrics) if policy_file else GatePolicy.default()
-    verdict = compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, metrics,
-                      design=_recorded_design(runs["candidate"], policy))
+    # stored runs are a final analysis: no more seeds will come, so every check spends all its alpha
+    verdict = compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, metrics)
     models = {role: _model_from_manifest(run) for role, run in runs.items()}
     out = Path(out_dir or default_out_dir())
     reports = _write_reports(out, verdict, frames, models, runs, None, extra={"metrics": metrics})
     return GateOutcome(verdict, _exit_code(verdict), out, reports, runs)
-
-
-def _recorded_design(run: Any, policy: Any):
-    """The design the gate used, rebuilt from the suite the run records, so that `simtest compare`
-    reproduces the gate's verdict; without the suite, the stored rows are one final look."""
-    suite_path = run.manifest.get("suite_path")
-    if suite_path and Path(suite_path).is_file():
-        try:
-            return gate_design(load_suite(suite_path), policy)
-        except Exception:  # noqa: BLE001 - a suite that no longer loads: judge the rows as final
-            pass
-    return None
 
 
 def _model_from_manifest(run: Any) -> Any:

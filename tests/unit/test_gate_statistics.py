@@ -239,8 +239,11 @@ def _frames(ds: dict[str, np.ndarray], g: int) -> tuple[pd.DataFrame, pd.DataFra
     return pd.DataFrame(rows_c), pd.DataFrame(rows_b)
 
 
-@pytest.mark.parametrize("sequential", [False, True])
+@pytest.mark.parametrize("sequential", [False, True, "group_sequential"])
 def test_compare_makes_the_simulated_decisions(sequential):
+    """compare() against the statistics computed here by hand: fixed (exact McNemar + Tango),
+    anytime (betting), and group-sequential at its single, final look, which must equal the fixed
+    design (O'Brien-Fleming spending at t = 1 is the fixed z)."""
     rng = np.random.default_rng(11)
     gates, n = 12, 60
     ds = {"day": paired(rng, gates, n, 0.9, 0.9, 0.5)[0], "night": paired(rng, gates, n, 0.85, 0.65, 0.5)[0]}
@@ -248,7 +251,7 @@ def test_compare_makes_the_simulated_decisions(sequential):
         "metrics": {"passed": {"safety": True, "blocking": True, "margin_baseline": 0.1},
                     "errors": {"blocking": False}},
         "slices": {"tags": False, "params": {"lighting": {}}}, "blocking_slices": ["lighting=night"],
-        "adaptive": {"enabled": sequential},
+        "adaptive": {"enabled": bool(sequential), "design": "group_sequential" if sequential == "group_sequential" else "anytime"},
     }, DECL)
     for g in range(gates):
         cand, base = _frames(ds, g)
@@ -258,7 +261,7 @@ def test_compare_makes_the_simulated_decisions(sequential):
         for name in ("overall", "night"):
             d = np.concatenate([ds["day"][g], ds["night"][g]]) if name == "overall" else ds["night"][g]
             pos, zero, neg = counts(d)
-            if sequential:
+            if sequential is True:
                 grid = stats.bet_grid(0.1)
                 ps.append(stats.betting_p(pos, zero, neg, 0.0, "greater", grid))
                 lowers.append(stats.betting_bounds(pos, zero, neg, ALPHA, 0.2, grid)[0])
