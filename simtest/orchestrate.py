@@ -203,7 +203,7 @@ def gate_design(loaded: LoadedSuite, policy: Any):
     if policy.adaptive.enabled:
         rounds = min(s.max_extra_rounds, int(math.floor((policy.adaptive.cap_factor - 1) * s.seeds / p + 1e-9)))
     return SequentialDesign(looks=1 + max(0, rounds), base_seeds=s.seeds, seeds_per_round=p,
-                            spending=policy.adaptive.spending)
+                            spending=policy.adaptive.spending, pass_spending=policy.adaptive.pass_spending)
 
 
 def compare_runs(candidate_dir: str, baseline_dir: str, reference_dir: str | None, *, policy_path: str | None,

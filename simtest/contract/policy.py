@@ -157,6 +157,10 @@ class AdaptiveSettings(BaseModel):
     spending: Literal["obrien_fleming", "pocock"] = Field("obrien_fleming", description=(
         "Lan-DeMets spending function of the group-sequential design: obrien_fleming spends little "
         "early and keeps the fixed design's power at the cap; pocock stops earlier on large effects"))
+    pass_spending: Literal["obrien_fleming", "pocock"] = Field("pocock", description=(
+        "spending function of the pass-early boundary (non-inferiority shown before the cap). It spends "
+        "1 - pass_confidence, the chance of passing a regression at the margin; pocock passes clear "
+        "cases at the first look, which is where an unchanged candidate saves its episodes"))
     cap_factor: float = Field(3.0, ge=1.0, description="stop at this multiple of the base allocation")
     seeds_per_round: int = Field(1, ge=1, description="extra seeds per undecided parameter sample per round")
     pass_confidence: float = Field(0.8, gt=0.5, lt=1.0, description=(

@@ -322,7 +322,8 @@ def compare(candidate: pd.DataFrame, baseline: pd.DataFrame, reference: pd.DataF
     if design is None:
         design = SequentialDesign(looks=1, spending=policy.adaptive.spending)
     design = SequentialDesign(looks=design.looks, base_seeds=design.base_seeds,
-                              seeds_per_round=design.seeds_per_round, spending=policy.adaptive.spending)
+                              seeds_per_round=design.seeds_per_round, spending=policy.adaptive.spending,
+                              pass_spending=policy.adaptive.pass_spending)
     reasons: list[str] = []
     infra = {"candidate": _run_stats(cand), **{k: _run_stats(v) for k, v in runs.items()}}
 
@@ -447,8 +448,9 @@ def _design_note(mode: str, design: SequentialDesign, look: int, alpha: float, p
         return f"one-sided bounds at α={alpha:g} (fixed design)"
     if mode == "anytime":
         return f"one-sided bounds at α={alpha:g} (anytime-valid)"
-    spend = "O'Brien-Fleming" if design.spending == "obrien_fleming" else "Pocock"
-    return (f"one-sided bounds at α={alpha:g}, group-sequential with {spend}-like alpha spending, look {look} of "
+    names = {"obrien_fleming": "O'Brien-Fleming", "pocock": "Pocock"}
+    return (f"one-sided bounds at α={alpha:g}, group-sequential ({names[design.spending]}-like spending for "
+            f"regressions, {names[design.pass_spending]}-like for passing early), look {look} of "
             f"{design.looks}; estimates after unequal extension are design-weighted (each parameter sample weighs "
             "the same as in the base plan)")
 
@@ -510,7 +512,7 @@ def _gs_check(meta: dict, data: dict, design: SequentialDesign, look_now: int, f
     st = gs.stratified(d, label, counts)
     fr = _fractions(data, design, look_now, final)
     b_fail = gs.boundary_at(alpha, fr, design.spending)
-    b_pass = gs.boundary_at(alpha_pass, fr, design.spending)
+    b_pass = gs.boundary_at(alpha_pass, fr, design.pass_spending)
     strata_note = ""
     if st.unequal:
         strata_note = "; design-weighted over " + ", ".join(

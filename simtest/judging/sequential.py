@@ -54,7 +54,8 @@ class SequentialDesign:
     looks: int = 1
     base_seeds: int = 1
     seeds_per_round: int = 1
-    spending: Spending = "obrien_fleming"
+    spending: Spending = "obrien_fleming"  # the fail (regression) boundary
+    pass_spending: Spending = "pocock"  # the pass-early (non-inferiority shown) boundary
 
     def look_of(self, seed_index: np.ndarray) -> np.ndarray:
         s = np.asarray(seed_index, dtype=float)
@@ -69,7 +70,7 @@ class SequentialDesign:
 
     def to_json(self) -> dict:
         return {"looks": self.looks, "base_seeds": self.base_seeds, "seeds_per_round": self.seeds_per_round,
-                "spending": self.spending}
+                "spending": self.spending, "pass_spending": self.pass_spending}
 
 
 def spent(t, alpha: float, spending: Spending = "obrien_fleming"):
