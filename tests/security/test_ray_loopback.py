@@ -89,6 +89,8 @@ class PrivateRun:
     gcs_address: str
     raylet_address: str
     rows: int
+    executor: RayExecutor
+    processes: tuple  # psutil.Process of every process of the run
 
 
 @pytest.fixture(scope="module")
@@ -99,10 +101,12 @@ def private_run() -> PrivateRun:
     try:
         rows = len(list(ex.run(toy.cases(3, steps=3), toy.MODEL)))
         node = ray._private.worker._global_node
-        found = listeners(session_processes(node.get_session_dir_path()))
+        procs = session_processes(node.get_session_dir_path())
+        found = listeners(procs)
         actors = frozenset(ex.worker_pids())
         raylet = f"{node.node_ip_address}:{node.node_manager_port}"
-        yield PrivateRun(tuple(found), actors, node.gcs_address, raylet, rows)
+        yield PrivateRun(tuple(found), actors, node.gcs_address, raylet, rows, ex,
+                         tuple(p for pid, p in procs.items() if pid != os.getpid()))
     finally:
         ex.close()
 
@@ -157,3 +161,19 @@ def test_the_control_plane_refuses_a_client_without_the_token(private_run, serve
         with pytest.raises(grpc.RpcError) as info:
             _call(*target, metadata=bad)
         assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED, (bad, info.value)
+
+
+def test_closing_the_executor_stops_every_process_of_the_private_ray(private_run):
+    """Runs last in this file (it closes the module's Ray): nothing of the run keeps listening."""
+    assert private_run.processes, "no Ray process was found to begin with"
+    private_run.executor.close()
+    assert not ray.is_initialized()
+    _, alive = psutil.wait_procs(list(private_run.processes), timeout=20)
+    left = []
+    for p in alive:
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                left.append(f"{p.pid} {p.name()}")
+        except psutil.NoSuchProcess:
+            pass
+    assert left == [], f"still running 20 s after close(): {left}"

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -121,15 +118,17 @@ def test_a_tampered_chunk_is_detected_and_its_cases_count_as_missing(runs):
     assert any("sha256 differs" in p for p in run.problems), run.problems
 
 
-def test_simtest_compare_on_a_tampered_run_exits_2_with_one_message(runs, tmp_path):
+def test_simtest_compare_on_a_tampered_run_exits_2_with_one_message(runs, tmp_path, capsys):
+    from simtest.cli import main
+
     good, outside = runs
     baseline = Path(good.path)
     tampered = tmp_path / "tampered"
     shutil.copytree(baseline, tampered)
     edit_manifest(open_run_path(str(tampered)), lambda doc: doc["chunks"].append(entry_for(outside, "../../x.parquet")))
-    proc = subprocess.run([sys.executable, "-m", "simtest.cli", "compare", "--candidate", str(tampered),
-                           "--baseline", str(baseline), "--out", str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    assert "manifest refused" in proc.stderr and "../../x.parquet" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    rc = main(["compare", "--candidate", str(tampered), "--baseline", str(baseline), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2, (rc, err)
+    assert "manifest refused" in err and "../../x.parquet" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists(), "no report may be written from a refused run"
