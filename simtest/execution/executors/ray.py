@@ -52,11 +52,15 @@ def init_private_ray(ray: Any, **kwargs: Any) -> None:
     `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0` (read into `ray_constants.ENABLE_RAY_CLUSTER` at
     import, and by the child processes from their environment) keeps the node on 127.0.0.1, and
     each server binds to the node IP. Both are set only while Ray starts; the started processes
-    keep the environment they inherited. Assumes the Ray pinned in pyproject.toml (>= 2.5x);
+    keep the environment they inherited. Measured with Ray 2.60 (pyproject.toml allows >= 2.9):
     tests/security/test_ray_loopback.py measures the sockets, so a Ray that behaves differently
     fails that test instead of silently listening on the network."""
     from ray._private import ray_constants
 
+    auth = os.environ.get("RAY_AUTH_MODE")
+    if auth is not None and auth.lower() != "token":
+        log.warning("RAY_AUTH_MODE=%s: the private local Ray starts without token authentication; any local "
+                    "user or process can then use it through its loopback ports (unset it to keep Ray's default)", auth)
     env_var = getattr(ray_constants, "ENABLE_RAY_CLUSTERS_ENV_VAR", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
     had_const = hasattr(ray_constants, "ENABLE_RAY_CLUSTER")
     old_const = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
