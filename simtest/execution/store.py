@@ -78,6 +78,36 @@ class ChunkInfo:
                          sha256=str(d["sha256"]), committed=str(d.get("committed", "")))
 
 
+# --------------------------------------------------------------------------- manifest entries
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _chunk_entry_problem(entry: Any) -> str | None:
+    """Why a manifest's chunk entry cannot be trusted, or None. A run directory may come from a
+    shared store that many jobs write (docs/security.md): its manifest is untrusted input. A
+    chunk must be a plain relative path `chunks/<name>.parquet` inside the run directory (no
+    `..`, no absolute path, no drive, URI or backslash), with an integer size and row count and
+    a sha256 digest, so that reading a run never touches a file outside it."""
+    if not isinstance(entry, dict):
+        return f"is {type(entry).__name__}, not an entry with file, rows, bytes and sha256"
+    f = entry.get("file")
+    if not isinstance(f, str) or not f:
+        return "has no file name"
+    shown = json.dumps(f)[:120]
+    parts = f.split("/")
+    if (f.startswith("/") or "\\" in f or ":" in f or "\x00" in f or any(p in ("", ".", "..") for p in parts)
+            or len(parts) != 2 or parts[0] != CHUNKS or not parts[1].endswith(".parquet")):
+        return f"file {shown} is not a chunk inside the run directory ({CHUNKS}/<name>.parquet)"
+    for key in ("rows", "bytes"):
+        v = entry.get(key)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            return f"file {shown}: {key} is {json.dumps(v)[:40]}, not a count"
+    if not isinstance(entry.get("sha256"), str) or not _SHA256.fullmatch(entry["sha256"]):
+        return f"file {shown}: sha256 is not a hex digest"
+    return None
+
+
 # --------------------------------------------------------------------------- filesystems
 
 
@@ -151,6 +181,12 @@ class _Files:
             with contextlib.suppress(OSError):
                 fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+
+def _inside(path: str, directory: str) -> bool:
+    """Whether `path`, with every link resolved, lies inside `directory` (local files)."""
+    real, top = os.path.realpath(path), os.path.realpath(directory)
+    return os.path.commonpath([real, top]) == top
 
 
 def _fsync_dir(path: str) -> None:
@@ -298,6 +334,12 @@ class Run:
         if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("chunks"), list):
             raise StoreError(f"{mpath}: unsupported manifest (format {doc.get('format') if isinstance(doc, dict) else '?'}, "
                              f"expected {FORMAT}); it was written by another simtest version, rerun the suite")
+        bad = [f"chunks[{i}]: {why}" for i, entry in enumerate(doc["chunks"]) if (why := _chunk_entry_problem(entry))]
+        if bad:
+            more = f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""
+            raise StoreError(f"{mpath}: manifest refused, it was altered or damaged: {'; '.join(bad[:3])}{more}; "
+                             "nothing of this run was read: delete the run directory to recompute it, and "
+                             "check who can write to the results location")
         return doc
 
     def refresh(self) -> None:
@@ -349,8 +391,11 @@ class Run:
 
         if c.file in self._bad:
             return None
+        full = self._files.join(self.path, c.file)
+        if self._files.local and not _inside(full, self.path):  # a symlink (of the chunk or chunks/) leads out
+            return self._reject(c, "resolves to a file outside the run directory (a symbolic link); not read")
         try:
-            data = self._files.read_bytes(self._files.join(self.path, c.file))
+            data = self._files.read_bytes(full)
         except (FileNotFoundError, OSError) as exc:
             return self._reject(c, f"cannot be read ({exc.__class__.__name__}: {exc})")
         if len(data) != c.bytes:

@@ -4,11 +4,18 @@ is <skipped> with the count it would need; warnings pass with a note in <system-
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 from simtest.report._data import CheckView, ReportData, fmt_delta, fmt_interval, fmt_margin, fmt_value
 
 __all__ = ["render_junit"]
+
+# ElementTree escapes < > & and quotes, but writes characters that XML 1.0 forbids (most C0
+# controls, lone surrogates, U+FFFE/U+FFFF) as they are: one such character in a scenario id or
+# tag would make the whole junit.xml unreadable to CI. They can only occur inside text and
+# attribute values, so replacing them in the serialised document is safe.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _describe(d: ReportData, c: CheckView) -> str:
@@ -86,7 +93,8 @@ def render_junit(d: ReportData) -> str:
     for k, v in totals.items():
         root.set(k, str(v))
     ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    body = _NOT_XML.sub("\ufffd", ET.tostring(root, encoding="unicode"))
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
 
 
 def _infra_cases(d: ReportData, invalid: bool) -> list[tuple[ET.Element, str]]:

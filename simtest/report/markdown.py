@@ -3,16 +3,68 @@ that did not pass, the key metric per slice, then new failures with their replay
 
 from __future__ import annotations
 
+import re
+
 from simtest.report._data import (
     DECISION_ORDER, CheckView, ReportData, fmt_delta, fmt_interval, fmt_margin, fmt_params, fmt_value,
 )
 
-__all__ = ["render_summary", "verdict_line", "why_line"]
+__all__ = ["render_summary", "verdict_line", "why_line", "md_text", "md_code"]
 
 ICON = {"pass": "✅", "fail": "❌", "invalid": "⚠️", "undecided": "❔", "warn": "⚠️", "too_small": "·"}
 MAX_PROBLEMS = 8
 MAX_SLICES = 10
 MAX_FAILURES = 6
+
+# --------------------------------------------------------------------------- untrusted text
+# Scenario ids, tags, parameter values, metric names and reasons come from files of a pull
+# request. In a PR comment they must stay text: no link, image, raw HTML, mention, table break
+# or new block (docs/security.md). GitHub's renderer (cmark-gfm) is the reference; the tests in
+# tests/security/test_report_injection.py render summary.md with it.
+
+# Control characters (a newline would start a new block: `<script>`, `# heading`, a table row),
+# Unicode line separators and bidirectional overrides ("trojan source") become a space.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Punctuation that opens Markdown inline syntax anywhere in a line (CommonMark backslash escapes).
+_INLINE = re.compile(r"([\\`*<>&|~$])")
+# Brackets form a link, image or reference only as `](`, `][` or `]:`, and a task-list box only
+# as a leading `[`; other brackets (the bucket slices `fog_density=[0.1,0.2)`) stay as written.
+_CLOSE = re.compile(r"\](?=[(\[:])")
+# `_` opens emphasis only next to a non-alphanumeric character (GFM: never inside a word).
+_UNDERSCORE = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+# Words that GitHub turns into links or notifications even when escaped: e-mail autolinks and
+# @mentions (a@b.c, @team), URLs (x://, www.), issue and commit references (#12, org/repo#12).
+_LINKISH = re.compile(r"@|://|www\.|#", re.IGNORECASE)
+
+
+def md_code(text: object, *, table: bool = False) -> str:
+    """`text` as one inline code span: rendered literally (no emphasis, link, HTML or mention).
+    The fence is one backtick longer than the longest run of backticks inside."""
+    t = _CONTROL.sub(" ", str(text))
+    if table:  # GFM splits table cells on | before it sees code spans; \| keeps it in the cell
+        t = t.replace("|", "\\|")
+    runs = [len(m) for m in re.findall("`+", t)]
+    fence = "`" * (max(runs, default=0) + 1)
+    pad = " " if t.startswith("`") or t.endswith("`") or (t.startswith(" ") and t.endswith(" ") and t.strip()) else ""
+    return f"{fence}{pad}{t}{pad}{fence}" if t else ""
+
+
+def md_text(text: object, *, table: bool = False) -> str:
+    """Untrusted `text` as inert Markdown prose on one line: inline syntax is backslash-escaped
+    and words that GitHub would link (URLs, e-mail addresses, @mentions, #refs) become code.
+    Assumes the caller puts no `(`, `[` or `:` right after it (every call here is followed by a
+    space, ` |`, `)` or the end of the line), so a `]` at its end cannot close a link."""
+    out = []
+    for word in re.split(r"( +)", _CONTROL.sub(" ", str(text))):
+        if not word.strip():
+            out.append(word)
+        elif _LINKISH.search(word):
+            out.append(md_code(word, table=table))
+        else:
+            word = _UNDERSCORE.sub(r"\\_", _INLINE.sub(r"\\\1", word))
+            word = _CLOSE.sub(r"\\]", word)
+            out.append("\\" + word if word.startswith("[") and not "".join(out).strip() else word)
+    return "".join(out)
 
 
 def verdict_line(d: ReportData) -> str:
@@ -47,12 +99,12 @@ def _effect(d: ReportData, c: CheckView) -> str:
 
 
 def _role_label(d: ReportData, role: str) -> str:
-    return f"`{d.models[role]}`" if role in d.models else role
+    return md_code(d.models[role]) if role in d.models else role
 
 
 def render_summary(d: ReportData, links: dict[str, str] | None = None) -> str:
     lines: list[str] = []
-    lines.append(f"### simtest gate: {verdict_line(d)}: {why_line(d)}")
+    lines.append(f"### simtest gate: {verdict_line(d)}: {md_text(why_line(d))}")
     lines.append("")
     vs = [f"candidate {_role_label(d, 'candidate')}", f"baseline {_role_label(d, 'baseline')}"]
     if "reference" in d.models:
@@ -62,7 +114,7 @@ def render_summary(d: ReportData, links: dict[str, str] | None = None) -> str:
     bad = d.problems()
     if not bad:  # otherwise the table below says the same as the comparator's reasons
         for r in d.reasons[1:4]:
-            lines.append(f"- {r}")
+            lines.append(f"- {md_text(r)}")
     if d.scenario_changes:
         lines.append(f"- {len(d.scenario_changes)} scenario(s) changed since the baseline run: not compared (see report.html)")
 
@@ -71,7 +123,8 @@ def render_summary(d: ReportData, links: dict[str, str] | None = None) -> str:
                   "| comparison | metric | slice | n | Δ | interval | margin | decision |", "|---|---|---|--:|--:|---|--:|---|"]
         for c in bad[:MAX_PROBLEMS]:
             b, u = d.is_binary(c.metric), d.units.get(c.metric, "")
-            lines.append(f"| vs {c.comparison} | {c.metric} | {c.slice} | {c.n} | {fmt_delta(c.delta, b, u)} | "
+            lines.append(f"| vs {md_text(c.comparison, table=True)} | {md_text(c.metric, table=True)} | "
+                         f"{md_text(c.slice, table=True)} | {c.n} | {fmt_delta(c.delta, b, u)} | "
                          f"{fmt_interval(c.lower, c.upper, b)} | {fmt_margin(c.margin, b, u)} | {ICON.get(c.decision, '')} {c.decision} |")
         if len(bad) > MAX_PROBLEMS:
             lines.append(f"| ... | {len(bad) - MAX_PROBLEMS} more in report.html | | | | | | |")
@@ -98,7 +151,7 @@ def _overall_table(d: ReportData) -> list[str]:
         cb, cr = d.check("baseline", m, "overall"), d.check("reference", m, "overall")
         any_c = cb or cr
         b, u = d.is_binary(m), d.units.get(m, "")
-        row = f"| {m}{' (blocking)' if any_c and any_c.blocking else ''} |"
+        row = f"| {md_text(m, table=True)}{' (blocking)' if any_c and any_c.blocking else ''} |"
         if has_ref:
             row += f" {fmt_value(cr.baseline_value, b, u) if cr else ''} |"
         row += (f" {fmt_value(cb.baseline_value, b, u) if cb else ''} | {fmt_value(any_c.candidate_value, b, u) if any_c else ''} |"
@@ -127,12 +180,12 @@ def _slice_table(d: ReportData) -> list[str]:
     shown.sort(key=slices.index)  # keep the comparator's order among the shown rows
     head = "| slice | n |" + (" ref |" if has_ref else "") + " base | cand | Δ vs base [bounds] |" + (" Δ vs ref [bounds] |" if has_ref else "") + " decision |"
     sep = "|---|--:|" + ("--:|" if has_ref else "") + "--:|--:|---|" + ("---|" if has_ref else "") + "---|"
-    out = ["", f"**{m} per slice**" + (" (rates; Δ in percentage points)" if b else ""), "", head, sep]
+    out = ["", f"**{md_text(m)} per slice**" + (" (rates; Δ in percentage points)" if b else ""), "", head, sep]
     for s in shown:
         cb = d.check("baseline", m, s)
         cr = d.check("reference", m, s)
         any_c = cb or cr
-        row = f"| {s} | {any_c.n if any_c else ''} |"
+        row = f"| {md_text(s, table=True)} | {any_c.n if any_c else ''} |"
         if has_ref:
             row += f" {fmt_value(cr.baseline_value, b, u) if cr else ''} |"
         row += f" {fmt_value(cb.baseline_value, b, u) if cb else ''} | {fmt_value(any_c.candidate_value, b, u) if any_c else ''} |"
@@ -163,7 +216,8 @@ def _failures(d: ReportData) -> list[str]:
     for f in d.failures[:MAX_FAILURES]:
         what = ", ".join(f.failed) if f.failed else f.outcome
         params = fmt_params(f.params, d.varying_params)
-        out.append(f"- `{f.case_id}` {f.scenario} ({params}) failed {what}: `{f.replay}`")
+        out.append(f"- {md_code(f.case_id)} {md_text(f.scenario)} ({md_text(params)}) failed {md_text(what)}: "
+                   f"{md_code(f.replay)}")
     if len(d.failures) > MAX_FAILURES:
         out.append(f"- ... {len(d.failures) - MAX_FAILURES} more in report.html")
     return out

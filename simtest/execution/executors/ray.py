@@ -25,7 +25,7 @@ from simtest.contract.registry import ModelRef
 from simtest.contract.results import EpisodeResult, Outcome
 from simtest.contract.cases import Case
 
-__all__ = ["RayExecutor"]
+__all__ = ["RayExecutor", "init_private_ray"]
 
 log = logging.getLogger("simtest.execution.executors.ray")
 
@@ -33,6 +33,50 @@ DEADLINE_FLOOR_S = 30.0  # slack on every chunk deadline: scheduling, GC pauses,
 DEADLINE_FACTOR = 3.0  # deadline = factor x chunk size x p99 episode time (+ the floor)
 MAX_CHUNK_CASES = 256
 SETTLE_S = 5.0  # how long the replies of a dead actor may take to arrive
+
+
+# --------------------------------------------------------------------------- the private local Ray
+
+LOOPBACK = "127.0.0.1"
+
+
+def init_private_ray(ray: Any, **kwargs: Any) -> None:
+    """Start a private single-node Ray whose every process listens on loopback only, with no
+    dashboard, and Ray's token authentication left as Ray sets it (on by default for a new local
+    cluster; RAY_AUTH_MODE, if the user set it, is respected). See docs/security.md.
+
+    Why the switch: `ray.init(_node_ip_address="127.0.0.1")` alone is not enough. On Linux Ray
+    treats every node as part of a possible multi-machine cluster and rewrites a loopback node
+    address to the machine's external IP (`services.resolve_ip_for_localhost`), and its servers
+    (GCS, raylet, core workers, the runtime-env agent) then bind to that IP or to all interfaces.
+    `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0` (read into `ray_constants.ENABLE_RAY_CLUSTER` at
+    import, and by the child processes from their environment) keeps the node on 127.0.0.1, and
+    each server binds to the node IP. Both are set only while Ray starts; the started processes
+    keep the environment they inherited. Measured with Ray 2.60 (pyproject.toml allows >= 2.9):
+    tests/security/test_ray_loopback.py measures the sockets, so a Ray that behaves differently
+    fails that test instead of silently listening on the network."""
+    from ray._private import ray_constants
+
+    auth = os.environ.get("RAY_AUTH_MODE")
+    if auth is not None and auth.lower() != "token":
+        log.warning("RAY_AUTH_MODE=%s: the private local Ray starts without token authentication; any local "
+                    "user or process can then use it through its loopback ports (unset it to keep Ray's default)", auth)
+    env_var = getattr(ray_constants, "ENABLE_RAY_CLUSTERS_ENV_VAR", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
+    had_const = hasattr(ray_constants, "ENABLE_RAY_CLUSTER")
+    old_const = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    old_env = os.environ.get(env_var)
+    os.environ[env_var] = "0"
+    if had_const:
+        ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(address="local", include_dashboard=False, _node_ip_address=LOOPBACK, **kwargs)
+    finally:
+        if had_const:
+            ray_constants.ENABLE_RAY_CLUSTER = old_const
+        if old_env is None:
+            os.environ.pop(env_var, None)
+        else:
+            os.environ[env_var] = old_env
 
 
 # --------------------------------------------------------------------------- the actor
@@ -148,7 +192,8 @@ class RayExecutor:
 
     workers: actors (default: one per CPU of the local machine or of the cluster).
     address: join an existing cluster ("auto", "host:6379", "ray://host:10001"); RAY_ADDRESS
-      (set by `ray job submit`) works too. Otherwise a private local Ray starts on 127.0.0.1.
+      (set by `ray job submit`) works too. Otherwise a private local Ray starts with every
+      process listening on 127.0.0.1 only (init_private_ray).
     chunk_s: target seconds of work per remote call (chunk size adapts to measured episode time).
     wall_timeout_s: per-episode wall-clock watchdog inside the worker.
     chunk_deadline_s: minimum per-chunk deadline in the driver (default derived from
@@ -232,11 +277,9 @@ class RayExecutor:
                 if address:
                     ray.init(address=address, **common)
                 else:
-                    # A private single-node Ray: loopback only, no dashboard (design.md, Security).
                     n = self.workers or os.cpu_count() or 1
-                    ray.init(address="local", num_cpus=max(1, math.ceil(n * self.cpus_per_actor)), include_dashboard=False,
-                             _node_ip_address="127.0.0.1", object_store_memory=self.object_store_memory,
-                             **common)
+                    init_private_ray(ray, num_cpus=max(1, math.ceil(n * self.cpus_per_actor)),
+                                     object_store_memory=self.object_store_memory, **common)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = f"the Ray cluster at {address}" if address else "a local Ray runtime"
                 raise InfrastructureError(f"cannot start or join {where}: {exc}; check --address "
