@@ -22,9 +22,11 @@ What it does (docs/regions.md has the why):
    A region that equals its parent (the same pairs) is never reported.
 5. Bounds are false-coverage-rate adjusted (Benjamini & Yekutieli 2005): the interval of each
    of the R selected regions is at level 1 - q R / (2m) per side.
-6. Ranking: regressions by their lower bound (the regression one can be sure of), improvements by
-   their upper bound; a region whose pairs overlap a higher-ranked one with Jaccard >= SIMILAR is
-   folded into it (`similar`).
+6. Folding: a region explained by a reported sub-region (its rest shows no effect) is folded into
+   it; then, in rank order (regressions by their lower bound, the regression one can be sure of;
+   improvements by their upper bound), a region is kept only when its pairs outside the regions
+   kept before it still show an effect at alpha; otherwise it is folded (`similar`) into the kept
+   region it overlaps most: near-duplicates and proxies are not reported twice.
 
 Assumptions: delta is regression-oriented (positive = the candidate is worse), as everywhere in
 judging. The regions are diagnostic unless the policy makes them blocking; then any reported
@@ -48,7 +50,6 @@ from simtest.judging import stats
 
 __all__ = ["Condition", "Region", "RegionSearch", "PairedData", "search", "search_frames", "paired_data"]
 
-SIMILAR = 0.7  # Jaccard overlap above which a lower-ranked region is folded into a higher-ranked one
 MAX_BINS = 64
 
 
@@ -95,7 +96,7 @@ class Region:
     baseline_value: float
     parent_p: float  # the largest one-sided p of the child-vs-parent tests (pruning)
     decision: str = "diagnostic"  # diagnostic | fail (blocking region search)
-    similar: tuple[str, ...] = ()  # folded lower-ranked regions (Jaccard >= SIMILAR)
+    similar: tuple[str, ...] = ()  # regions folded into this one (explained by it)
 
     @property
     def depth(self) -> int:
@@ -429,7 +430,7 @@ def search(data: PairedData, *, metric: str = "passed", comparison: str = "basel
                           parent_p=worst_parent_p))
     found, explained = _explained(found, C, binary, alpha)
     regions = _describe(found, keys, C, feats, data, binary, level_alpha, metric, comparison, blocking)
-    regions = _fold_similar(regions, found, feats, top, explained)
+    regions = _fold_similar(regions, found, feats, top, explained, binary, data, alpha)
     return RegionSearch(regions=tuple(regions), **base)
 
 
@@ -546,33 +547,43 @@ def _describe(found, keys, C, feats, data, binary, level_alpha, metric, comparis
     return out
 
 
-def _fold_similar(regions: list[Region], found: list[dict], feats, top: int, explained: dict) -> list[Region]:
-    """Rank (regressions by lower bound, improvements by upper bound, worst first) and fold
-    regions whose pairs overlap a higher-ranked region of the same direction (Jaccard >= SIMILAR)."""
+def _fold_similar(regions: list[Region], found: list[dict], feats, top: int, explained: dict,
+                  binary: bool, data: PairedData, alpha: float) -> list[Region]:
+    """Rank (regressions by lower bound, improvements by upper bound, strongest first), then keep a
+    region only when its residual (its pairs outside every kept region of the same direction) still
+    shows an effect at `alpha` (one-sided); otherwise it is folded into the kept region it overlaps
+    most (`similar`). This removes near-duplicates (`fog>=0.1 & night` beside `night & tag:fog`) and
+    proxies (a parameter range that happens to hold only night cases)."""
     masks = {r.rule: _mask(f["key"], feats) for r, f in zip(regions, found)}
     folds = {r.rule: [_rule(k, feats) for k in explained.get(f["i"], [])] for r, f in zip(regions, found)}
+    if binary:
+        b_ind = (data.base > 0.5) & (data.cand < 0.5)
+        c_ind = (data.cand > 0.5) & (data.base < 0.5)
 
     def rank(r: Region) -> tuple:
         strength = r.lower if r.direction == "regression" else -r.upper
         return (r.direction != "regression", -strength, -r.n, r.depth, r.rule)
 
     kept: list[Region] = []
+    union = {"regression": np.zeros(data.n, bool), "improvement": np.zeros(data.n, bool)}
     similar: dict[str, list[str]] = {}
     for r in sorted(regions, key=rank):
-        home = None
-        for k in kept:
-            if k.direction != r.direction:
-                continue
-            a, b = masks[k.rule], masks[r.rule]
-            inter = np.count_nonzero(a & b)
-            if inter / max(np.count_nonzero(a | b), 1) >= SIMILAR:
-                home = k.rule
-                break
-        if home is None:
+        m = masks[r.rule]
+        rest = m & ~union[r.direction]
+        if binary:
+            counts = np.array([rest.sum(), (rest & b_ind).sum(), (rest & c_ind).sum()], float)
+        else:
+            d = data.d[rest]
+            counts = np.array([d.size, d.sum(), (d * d).sum()], float)
+        if counts[0] >= 1 and _effect_p(counts, binary, r.direction) <= alpha:
             kept.append(r)
             similar[r.rule] = list(folds.get(r.rule, []))
-        else:
-            similar[home].append(r.rule)
+            union[r.direction] |= m
+            continue
+        same = [k for k in kept if k.direction == r.direction]
+        if same:
+            home = max(same, key=lambda k: np.count_nonzero(masks[k.rule] & m))
+            similar[home.rule].append(r.rule)
     out = [Region(**{**r.__dict__, "similar": tuple(similar[r.rule])}) for r in kept]
     reg = [r for r in out if r.direction == "regression"][:top]
     imp = [r for r in out if r.direction == "improvement"][:top]
