@@ -148,6 +148,7 @@ class Verdict:
     missing: dict = field(default_factory=dict)  # comparison -> {"only_candidate": n, "only_other": n}
     alpha: float = 0.05
     sequential: bool = True
+    findings: Any = None  # simtest.judging.findings.Findings (regions, coverage, report facts), set by attach()
 
     @property
     def exit_code(self) -> int:
