@@ -100,8 +100,8 @@ def _dedupe(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _values(frame: pd.DataFrame, metric: str) -> np.ndarray:
     if metric == "passed":
-        v = frame["passed"].to_numpy().astype(float)
-    elif metric == "errors":
+        v = frame["passed"].to_numpy().astype(float) if "passed" in frame.columns else np.full(len(frame), np.nan)
+    elif metric == "errors" and "outcome" in frame.columns:
         v = frame["outcome"].astype(str).isin(["agent_error", "timeout"]).to_numpy().astype(float)
     else:
         col = "metric_" + metric
