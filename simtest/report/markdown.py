@@ -11,7 +11,7 @@ __all__ = ["render_summary", "verdict_line", "why_line", "region_text"]
 
 ICON = {"pass": "✅", "fail": "❌", "invalid": "⚠️", "undecided": "❔", "warn": "⚠️", "too_small": "·"}
 MAX_PROBLEMS = 8
-MAX_SLICES = 8
+MAX_SLICES = 6  # the regions above say where; report.html has every slice
 MAX_FAILURES = 6
 MAX_REGIONS = 3
 MAX_IMPROVEMENTS = 3

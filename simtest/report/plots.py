@@ -254,7 +254,7 @@ def coverage_heatmap(d: ReportData, grid: Any) -> bytes | None:
         cb.ax.tick_params(labelsize=7)
     fig.suptitle(f"{metric} rate (%) over {grid.x} × {grid.y} in {grid.scenario}: {grid.visited} of {grid.cells} "
                  "cells visited", fontsize=10, x=0.01, ha="left")
-    fig.subplots_adjust(wspace=0.45, top=0.84)
+    fig.subplots_adjust(wspace=0.45, top=0.78)
     return _png(fig)
 
 
