@@ -263,47 +263,70 @@ def _cut_points(distinct: np.ndarray, cuts: int) -> list[float]:
     return out
 
 
+def _param_table(data: PairedData) -> tuple[pd.DataFrame, np.ndarray]:
+    """The distinct parameter dicts as a table (one row per distinct sample: seeds of one sample share
+    their dict) and, per pair, its row in that table."""
+    index: dict[int, int] = {}
+    uniq: list[Mapping[str, Any]] = []
+    rows = np.empty(data.n, dtype=np.int64)
+    for i, p in enumerate(data.params):
+        k = index.get(id(p))
+        if k is None:
+            k = index[id(p)] = len(uniq)
+            uniq.append(p)
+        rows[i] = k
+    return pd.DataFrame.from_records(uniq) if uniq else pd.DataFrame(), rows
+
+
 def _features(data: PairedData, cuts: int, exclude: Sequence[str] = ()) -> list[_Feature]:
     n = data.n
-    names = sorted({k for p in data.params for k in p} - set(exclude))
+    table, rows = _param_table(data)
     feats: list[_Feature] = []
-    for name in names:
-        vals = [p.get(name) for p in data.params]
-        present = [v for v in vals if v is not None]
-        distinct_keys = {repr(v) for v in present}
-        if len(distinct_keys) < 2 and len(present) == n:
+    for name in sorted(set(table.columns) - set(exclude)):
+        col = table[name]
+        present = col.notna().to_numpy()
+        if not present.any():
+            continue
+        vals = col[present]
+        numeric = (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)) or (
+            col.dtype == object and all(_is_num(v) for v in vals))
+        distinct = pd.unique(vals.astype(float) if numeric else vals.map(repr))
+        if distinct.size < 2 and present.all():
             continue  # constant everywhere: no condition can split it
-        numeric = all(_is_num(v) for v in present)
-        if numeric and len(distinct_keys) > 2:
-            x = np.array([float(v) if v is not None else np.nan for v in vals])
-            # distinct parameter samples, not pairs: seeds of one sample must not move the cuts
-            samples = {}
-            for p, v in zip(data.params, vals):
-                if v is not None:
-                    samples[id(p)] = float(v)
-            edges = _cut_points(np.unique(np.array(list(samples.values()))), cuts)
+        if numeric and distinct.size > 2:
+            x_u = np.where(present, pd.to_numeric(col, errors="coerce").to_numpy(dtype=float), np.nan)
+            # cut points over the distinct parameter samples, not pairs: extra seeds do not move them
+            edges = _cut_points(np.unique(x_u[np.isfinite(x_u)]), cuts)
             if not edges:
                 continue
-            codes = np.where(np.isnan(x), len(edges) + 1, np.searchsorted(edges, np.nan_to_num(x), side="right"))
+            codes_u = np.where(np.isnan(x_u), len(edges) + 1, np.searchsorted(edges, np.nan_to_num(x_u), side="right"))
             n_bins = len(edges) + 2  # len(edges)+1 intervals + missing
-            conds, rows = [], []
+            conds, mat = [], []
             for j, c in enumerate(edges):
                 below = np.zeros(n_bins)
                 below[: j + 1] = 1
                 above = np.zeros(n_bins)
                 above[j + 1: len(edges) + 1] = 1
                 conds += [Condition(name, "<", c), Condition(name, ">=", c)]
-                rows += [below, above]
-            feats.append(_Feature(name, codes.astype(np.int64), n_bins, tuple(conds), np.array(rows)))
+                mat += [below, above]
+            feats.append(_Feature(name, codes_u.astype(np.int64)[rows], n_bins, tuple(conds), np.array(mat)))
         else:
-            labels = sorted({_key(v) for v in present}, key=lambda t: (t[0], str(t[1])))
-            if len(labels) > MAX_BINS:
+            try:
+                first, uniq = pd.factorize(vals)
+            except TypeError:  # unhashable values (lists): by their text
+                first, uniq = pd.factorize(vals.map(repr))
+            if len(uniq) > MAX_BINS:
                 continue  # an id-like parameter: every value its own region is noise, not a finding
-            index = {lab: i for i, lab in enumerate(labels)}
-            codes = np.array([index[_key(v)] if v is not None else len(labels) for v in vals], dtype=np.int64)
+            keys = [_key(v) for v in uniq]
+            order = sorted(range(len(keys)), key=lambda i: (keys[i][0], str(keys[i][1])))
+            labels = [keys[i] for i in order]
+            rank = np.empty(len(order), dtype=np.int64)
+            rank[order] = np.arange(len(order))
+            codes_u = np.full(len(table), len(labels), dtype=np.int64)
+            codes_u[present] = rank[first]
             n_bins = len(labels) + 1
             conds = tuple(Condition(name, "=", lab[1]) for lab in labels)
-            feats.append(_Feature(name, codes, n_bins, conds, np.eye(len(labels), n_bins)))
+            feats.append(_Feature(name, codes_u[rows], n_bins, conds, np.eye(len(labels), n_bins)))
     tag_names = sorted({t for ts in data.tags for t in ts})
     for t in tag_names:
         has = np.array([t in ts for ts in data.tags])
@@ -502,7 +525,7 @@ def _vs_rest(child: np.ndarray, parent: np.ndarray, binary: bool, direction: str
     diff = (m1 - m2) if direction == "regression" else (m2 - m1)
     if se == 0:
         return 0.0 if diff > 0 else 1.0
-    return float(sps.norm.sf(diff / se))
+    return 0.5 * math.erfc(diff / se / math.sqrt(2.0))  # the normal upper tail, without scipy's per-call cost
 
 
 def _rule(key, feats) -> str:
