@@ -121,3 +121,18 @@ def test_verdict_json_carries_the_findings_as_judging_computed_them(tmp_path, no
     doc = json.loads(paths["verdict"].read_text())
     assert doc["findings"]["regions"][0]["regions"][0]["rule"] == "lighting=night & fog_density>=0.15"
     assert doc["findings"]["coverage"]["share"] == pytest.approx(5 / 6)
+
+
+def test_a_blocking_region_that_failed_is_a_junit_failure(tmp_path, no_judging):
+    import junitparser
+
+    v = handmade_verdict("fail")
+    s = v.findings.regions[0]
+    failed = dataclasses.replace(s.regions[0], decision="fail")
+    search = dataclasses.replace(s, blocking=True, regions=(failed,) + s.regions[1:])
+    v = dataclasses.replace(v, findings=dataclasses.replace(v.findings, regions=(search,)))
+    paths = write_reports(tmp_path, v, None, CONTEXT)
+    xml = junitparser.JUnitXml.fromfile(str(paths["junit"]))
+    suite = next(su for su in xml if su.name == "regions vs baseline")
+    (tc,) = list(suite)
+    assert tc.name == failed.rule and isinstance(tc.result[0], junitparser.Failure)
