@@ -17,8 +17,9 @@ What it does (docs/regions.md has the why):
    controlled with Benjamini-Hochberg at `q` (valid under positive dependence, which overlapping
    one-sided region tests approximately have) or Benjamini-Yekutieli (`fdr: by`, any dependence).
 4. Pruning: a discovered region is reported only when it is significantly worse (better, for an
-   improvement) than each of its immediate parents (the regions with one condition fewer; `overall`
-   for a single condition), i.e. than the rest of the parent: one-sided Welch z at `alpha`.
+   improvement) than each of its immediate parents (the regions with one condition fewer, `overall`
+   for a single condition, and the region with one threshold relaxed to the next looser cut), i.e.
+   than the rest of the parent: one-sided Welch z at alpha / R (Bonferroni over the R discoveries).
    A region that equals its parent (the same pairs) is never reported.
 5. Bounds are false-coverage-rate adjusted (Benjamini & Yekutieli 2005): the interval of each
    of the R selected regions is at level 1 - q R / (2m) per side.
@@ -439,8 +440,7 @@ def search(data: PairedData, *, metric: str = "passed", comparison: str = "basel
         i, direction = (h, "regression") if h < m else (h - m, "improvement")
         key = keys[i]
         worst_parent_p = 0.0
-        for drop in range(len(key)):
-            parent = key[:drop] + key[drop + 1:]
+        for parent in _parents(key, feats):
             pc = totals if not parent else C[index[parent]] if parent in index else None
             if pc is None:
                 worst_parent_p = 1.0
@@ -494,6 +494,20 @@ def _effect_p(counts: np.ndarray, binary: bool, direction: str) -> float:
         return 0.0 if (mean > 0) == (direction == "regression") and mean != 0 else 1.0
     t = mean / math.sqrt(var / n)
     return float(sps.t.sf(t, n - 1) if direction == "regression" else sps.t.cdf(t, n - 1))
+
+
+def _parents(key: tuple[tuple[int, int], ...], feats: list[_Feature]) -> list[tuple[tuple[int, int], ...]]:
+    """The immediate parents of a region: each condition dropped, and each threshold relaxed to the
+    next looser cut of the same parameter (`x>=0.75` has the parent `x>=0.5`), so a region with a
+    tighter cut is reported only when it is worse than the looser one."""
+    out = [key[:k] + key[k + 1:] for k in range(len(key))]
+    for k, (fi, ci) in enumerate(key):
+        cond = feats[fi].conditions[ci]
+        if cond.op == ">=" and ci >= 3:  # numeric conditions: [<c0, >=c0, <c1, >=c1, ...]
+            out.append(key[:k] + ((fi, ci - 2),) + key[k + 1:])
+        elif cond.op == "<" and ci + 2 < len(feats[fi].conditions):
+            out.append(key[:k] + ((fi, ci + 2),) + key[k + 1:])
+    return out
 
 
 def _harmonic(m: int) -> float:

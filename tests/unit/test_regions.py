@@ -172,7 +172,18 @@ def test_search_frames_pairs_by_case_id_and_leaves_infrastructure_out():
     res = R.search_frames(cand, base)
     assert res.n_pairs == len(base) - 1
     top = res.regressions()[0]
-    assert "lighting=night" in top.rule and "fog_density>=0.1" in top.rule
+    conds = {c.feature: c for c in top.conditions}
+    assert set(conds) == {"lighting", "fog_density"} and conds["lighting"].value == "night"
+    # the planted edge is 0.1; the nearest data-driven cut below it is the first quartile (~0.08)
+    assert conds["fog_density"].op == ">=" and 0.05 < conds["fog_density"].value <= 0.1
+    assert top.delta > 0.7
+
+
+def test_a_tighter_cut_is_reported_only_when_worse_than_the_looser_one():
+    data, light, x = planted(n=4000, where=lambda lt, x: (lt == "night") & (x[:, 0] >= 0.25), drop=0.6)
+    rules = [r.rule for r in R.search(data).regressions()]
+    assert len(rules) == 1 and rules[0].startswith("lighting=night & x0>=0.2")  # the cut nearest 0.25
+    # x0>=0.5 and x0>=0.75 at night regress as much, but not more: not reported beside it
 
 
 def test_a_blocking_region_search_fails_the_verdict_and_a_diagnostic_one_does_not():
