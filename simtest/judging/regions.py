@@ -23,11 +23,12 @@ What it does (docs/regions.md has the why):
    A region that equals its parent (the same pairs) is never reported.
 5. Bounds are false-coverage-rate adjusted (Benjamini & Yekutieli 2005): the interval of each
    of the R selected regions is at level 1 - q R / (2m) per side.
-6. Folding: a region explained by a reported sub-region (its rest shows no effect) is folded into
-   it; then, in rank order (regressions by their lower bound, the regression one can be sure of;
-   improvements by their upper bound), a region is kept only when its pairs outside the regions
-   kept before it still show an effect at alpha; otherwise it is folded (`similar`) into the kept
-   region it overlaps most: near-duplicates and proxies are not reported twice.
+6. Folding: a region explained by a reported sub-region (its rest shows no effect at alpha / R) is
+   folded into it; then, in rank order (regressions by their lower bound, the regression one can be
+   sure of; improvements by their upper bound), a region is kept only when its pairs outside the
+   regions kept before it still show an effect at alpha / R; otherwise it is folded (`similar`)
+   into the kept region it overlaps most: near-duplicates, supersets and proxies are not reported
+   twice.
 
 Assumptions: delta is regression-oriented (positive = the candidate is worse), as everywhere in
 judging. The regions are diagnostic unless the policy makes them blocking; then any reported
@@ -451,9 +452,9 @@ def search(data: PairedData, *, metric: str = "passed", comparison: str = "basel
             continue
         found.append(dict(i=i, key=key, direction=direction, p=float(p_all[h]), p_adj=float(adj[h]),
                           parent_p=worst_parent_p))
-    found, explained = _explained(found, C, binary, alpha)
+    found, explained = _explained(found, C, binary, alpha / R)  # Bonferroni over the R discoveries
     regions = _describe(found, keys, C, feats, data, binary, level_alpha, metric, comparison, blocking)
-    regions = _fold_similar(regions, found, feats, top, explained, binary, data, alpha)
+    regions = _fold_similar(regions, found, feats, top, explained, binary, data, alpha / R)
     return RegionSearch(regions=tuple(regions), **base)
 
 

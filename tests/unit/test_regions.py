@@ -216,3 +216,12 @@ def test_region_values_are_frozen_and_json_safe():
 def test_same_inputs_give_the_same_regions():
     cand, base = frames()
     assert R.search_frames(cand, base).to_json() == R.search_frames(cand.iloc[::-1], base).to_json()
+
+
+def test_two_disjoint_planted_regions_are_both_reported():
+    data, *_ = planted(n=4000, drop=0.6,
+                       where=lambda lt, x: ((lt == "night") & (x[:, 0] >= 0.5)) | ((lt == "day") & (x[:, 1] < 0.25)))
+    rules = [r.rule for r in R.search(data).regressions()]
+    assert any(r.startswith("lighting=night & x0>=0.") for r in rules)
+    assert any(r.startswith("lighting=day & x1<0.2") for r in rules)
+    assert len(rules) == 2
