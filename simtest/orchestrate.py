@@ -221,8 +221,10 @@ def _with_findings(verdict: Any, frames: dict, policy: Any, metrics: dict, suite
     from simtest.core.errors import SimtestError
     from simtest.judging.findings import attach
 
+    loaded = suite if isinstance(suite, LoadedSuite) else None
     try:
-        loaded = load_suite(suite) if isinstance(suite, str) and Path(suite).is_file() else suite
+        if isinstance(suite, str) and Path(suite).is_file():
+            loaded = load_suite(suite)
     except SimtestError:
         loaded = None
     return attach(verdict, frames, policy, metrics, suite_space(loaded) if loaded is not None else None)
