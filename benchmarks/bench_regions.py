@@ -99,7 +99,7 @@ def sliceline_masks(X: np.ndarray, errors: np.ndarray, k: int = 10):
 
 def have_sliceline() -> str | None:
     try:
-        import sliceline  # noqa: F401
+        import sliceline  # noqa: F401  (import check only)
         from sliceline.slicefinder import Slicefinder  # noqa: F401
     except Exception as exc:  # noqa: BLE001 - report why, run the rest
         return f"{type(exc).__name__}: {exc}"

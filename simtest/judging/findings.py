@@ -13,7 +13,6 @@ Pure: frames in, values out; no simulation, no I/O.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -129,6 +128,3 @@ def attach(verdict: Any, frames: Mapping[str, pd.DataFrame], policy: GatePolicy 
                            f"({s.fdr.upper()} q={s.q:g} over {s.examined} regions)")
     return dataclasses.replace(verdict, verdict=decision, reasons=tuple(dict.fromkeys(reasons)), findings=f)
 
-
-def _finite(x: float) -> bool:
-    return isinstance(x, float) and math.isfinite(x)

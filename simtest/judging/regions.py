@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -281,7 +281,6 @@ def _param_table(data: PairedData) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def _features(data: PairedData, cuts: int, exclude: Sequence[str] = ()) -> list[_Feature]:
-    n = data.n
     table, rows = _param_table(data)
     feats: list[_Feature] = []
     for name in sorted(set(table.columns) - set(exclude)):

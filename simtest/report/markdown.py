@@ -200,7 +200,7 @@ def _regions(d: ReportData) -> list[str]:
         if len(reg) > MAX_REGIONS:
             out.append(f"- ... {len(reg) - MAX_REGIONS} more in report.html")
         if imp:
-            out.append(f"- improvements: " + "; ".join(region_text(d, r) for r in imp[:MAX_IMPROVEMENTS]))
+            out.append("- improvements: " + "; ".join(region_text(d, r) for r in imp[:MAX_IMPROVEMENTS]))
     return out
 
 

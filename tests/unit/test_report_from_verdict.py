@@ -87,7 +87,7 @@ def test_a_frozen_verdict_renders_its_regions_and_coverage_verbatim(tmp_path, no
     assert top.rule != ""
     # coverage: the Verdict's numbers and its empty cell
     cov = v.findings.coverage
-    assert f"**Pairwise coverage:** 83.3% (5 of 6 cells of parameter pairs, 1 empty)" in md
+    assert "**Pairwise coverage:** 83.3% (5 of 6 cells of parameter pairs, 1 empty)" in md
     assert cov.empty[0] in md and "<figure id='coverage-0'><img" in html
 
 
