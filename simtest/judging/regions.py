@@ -22,7 +22,8 @@ What it does (docs/regions.md has the why):
    than the rest of the parent: one-sided Welch z at alpha / R (Bonferroni over the R discoveries).
    A region that equals its parent (the same pairs) is never reported.
 5. Bounds are false-coverage-rate adjusted (Benjamini & Yekutieli 2005): the interval of each
-   of the R selected regions is at level 1 - q R / (2m) per side.
+   of the R selected regions is at level 1 - q R / (2m) per side (Tango score bounds for binary
+   metrics, the gate's paired bootstrap/t bounds `stats.mean_bounds` for continuous ones).
 6. Folding: a region explained by a reported sub-region (its rest shows no effect at alpha / R) is
    folded into it; then, in rank order (regressions by their lower bound, the regression one can be
    sure of; improvements by their upper bound), a region is kept only when its pairs outside the
@@ -571,9 +572,9 @@ def _describe(found, keys, C, feats, data, binary, level_alpha, metric, comparis
             mask = _mask(key, feats)
             d = data.d[mask]
             delta = float(d.mean())
-            sd = float(d.std(ddof=1)) if d.size > 1 else math.inf
-            t = sps.t.ppf(1 - level_alpha, max(d.size - 1, 1))
-            lo, hi = delta - t * sd / math.sqrt(d.size), delta + t * sd / math.sqrt(d.size)
+            rule = " & ".join(c.label for c in conds)
+            # the gate's paired bounds: BCa bootstrap hulled with t (t alone above stats.BOOT_MAX_N)
+            lo, hi = stats.mean_bounds(d, level_alpha, seed=stats.check_seed(0, comparison, metric, rule))
         mask = _mask(key, feats)
         decision = "fail" if blocking and f["direction"] == "regression" else "diagnostic"
         out.append(Region(
