@@ -160,6 +160,49 @@ def _plan_power(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
+def cmd_coverage(args: argparse.Namespace) -> int:
+    """Pairwise coverage of a suite's parameter space: by its plan (default), by the given runs, or by
+    every run stored for the suite under --results (--all-runs). Prints the share and the empty cells."""
+    import pandas as pd
+
+    from simtest.authoring.sampling import plan, suite_space
+    from simtest.authoring.spec import load_suite
+    from simtest.execution.store import open_run_path, suite_slug
+    from simtest.judging.coverage import coverage
+
+    loaded = load_suite(args.suite)
+    paths = list(args.runs or ())
+    if args.all_runs:
+        from pathlib import Path
+
+        root = Path(args.results) / suite_slug(loaded.suite.name)
+        paths += sorted(str(m.parent) for m in root.glob("*/*/manifest.json"))
+        if not paths:
+            raise UsageError(f"no stored run of suite {loaded.suite.name} under {args.results}; run it first or "
+                             "drop --all-runs to measure the plan")
+    if paths:
+        frames = {f"run{i}": open_run_path(p).read() for i, p in enumerate(paths)}
+        where = f"{len(paths)} run(s)"
+    else:
+        cases = plan(loaded)
+        frames = {"plan": pd.DataFrame({"case_id": [c.case_id for c in cases], "scenario": [c.scenario for c in cases],
+                                        "params": [c.params_json for c in cases]})}
+        where = f"the plan ({len(cases)} cases)"
+    cov = coverage(suite_space(loaded), frames, visits="all")
+    print(f"pairwise coverage of {loaded.suite.name} by {where}: {100 * cov.share:.1f}% "
+          f"({cov.visited} of {cov.cells} cells, {cov.n_empty} empty; {loaded.suite.coverage_bins} buckets per numeric "
+          "parameter)")
+    for scen, (v, t) in cov.per_scenario.items():
+        print(f"  {scen:<40} {v:>5} / {t:<5} {100 * v / t if t else 100:5.1f}%")
+    if cov.n_empty:
+        print("empty cells:")
+        for e in cov.empty[: args.limit]:
+            print(f"  {e}")
+        if cov.n_empty > args.limit:
+            print(f"  ... {cov.n_empty - args.limit} more (--limit N)")
+    return EXIT_PASS
+
+
 def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         import importlib
@@ -225,6 +268,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-reference", action="store_true",
                    help="count the reference comparison in the blocking family (Holm) too")
     p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("coverage", help="pairwise coverage of a suite's parameter space and its empty cells")
+    p.add_argument("--suite", required=True)
+    p.add_argument("--runs", nargs="+", metavar="RUN", help="stored run directories (default: the suite's plan)")
+    p.add_argument("--all-runs", action="store_true", help="every run of the suite stored under --results")
+    p.add_argument("--results", default=".simtest/results", help="results directory (default: %(default)s)")
+    p.add_argument("--limit", type=int, default=40, help="empty cells listed (default: %(default)s)")
+    p.set_defaults(func=cmd_coverage)
 
     p = sub.add_parser("schema", help="print the JSON Schema of scenario, suite, policy or model files")
     p.add_argument("kind", nargs="?", default="scenario", choices=("scenario", "suite", "policy", "model"))

@@ -186,6 +186,7 @@ def gate(
                               design=design)
     finally:
         executor.close()
+    verdict = _with_findings(verdict, frames, policy, metrics, loaded)  # regions, coverage (judging.findings)
     out = Path(out_dir or default_out_dir())
     written = _write_reports(out, verdict, frames, models, runs, loaded,
                              extra={"videos": 3, "cases": cases, "metrics": metrics}) if reports else {}
@@ -229,10 +230,27 @@ def compare_runs(candidate_dir: str, baseline_dir: str, reference_dir: str | Non
     policy = load_policy(policy_file, metrics) if policy_file else GatePolicy.default()
     # stored runs are a final analysis: no more seeds will come, so every check spends all its alpha
     verdict = compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, metrics)
+    verdict = _with_findings(verdict, frames, policy, metrics, runs["candidate"].manifest.get("suite_path"))
     models = {role: _model_from_manifest(run) for role, run in runs.items()}
     out = Path(out_dir or default_out_dir())
     reports = _write_reports(out, verdict, frames, models, runs, None, extra={"metrics": metrics})
     return GateOutcome(verdict, _exit_code(verdict), out, reports, runs)
+
+
+def _with_findings(verdict: Any, frames: dict, policy: Any, metrics: dict, suite: Any) -> Any:
+    """Regions and coverage after the verdict (simtest.judging.findings); the suite (loaded, or the
+    path a run recorded) gives the coverage space; a suite that no longer loads gives no coverage."""
+    from simtest.authoring.sampling import suite_space
+    from simtest.core.errors import SimtestError
+    from simtest.judging.findings import attach
+
+    loaded = suite if isinstance(suite, LoadedSuite) else None
+    try:
+        if isinstance(suite, str) and Path(suite).is_file():
+            loaded = load_suite(suite)
+    except SimtestError:
+        loaded = None
+    return attach(verdict, frames, policy, metrics, suite_space(loaded) if loaded is not None else None)
 
 
 def _model_from_manifest(run: Any) -> Any:

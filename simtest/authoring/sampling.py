@@ -12,10 +12,16 @@ import numpy as np
 
 from simtest.core import expr as expr_lang
 from simtest.contract.cases import Case, canonical_params, case_seed
+from simtest.contract.space import Axis, ScenarioSpace
 from simtest.core.errors import Problem, ScenarioError
 from simtest.authoring.spec import Choice, Fixed, Grid, IntRange, LoadedSuite, Normal, Scenario, Uniform
 
-__all__ = ["Case", "plan", "plan_scenario", "case_seed", "sample_params", "canonical_params"]
+__all__ = ["Case", "plan", "plan_scenario", "case_seed", "sample_params", "canonical_params", "coverage_space",
+           "suite_space"]
+
+# fill_coverage: candidates drawn per wanted sample (at least POOL_MIN per grid point)
+POOL_FACTOR = 16
+POOL_MIN = 256
 
 
 def plan(loaded: LoadedSuite, *, seed_start: int = 0, seeds: int | None = None) -> tuple[Case, ...]:
@@ -28,6 +34,7 @@ def plan(loaded: LoadedSuite, *, seed_start: int = 0, seeds: int | None = None) 
             plan_scenario(
                 scenario, sampler=s.sampler, samples=s.samples, seeds=s.seeds if seeds is None else seeds,
                 seed=s.seed, stratify=s.stratify, seed_start=seed_start,
+                fill_coverage=s.fill_coverage, coverage_bins=s.coverage_bins,
             )
         )
     return tuple(out)
@@ -42,8 +49,11 @@ def plan_scenario(
     seed: int = 0,
     stratify: Sequence[str] = (),
     seed_start: int = 0,
+    fill_coverage: bool = False,
+    coverage_bins: int = 4,
 ) -> list[Case]:
-    points = sample_params(scenario, sampler=sampler, samples=samples, seed=seed, stratify=stratify)
+    points = sample_params(scenario, sampler=sampler, samples=samples, seed=seed, stratify=stratify,
+                           fill_coverage=fill_coverage, coverage_bins=coverage_bins)
     checks = tuple((c.name, c.expr) for c in scenario.checks)
     cases = []
     h = scenario.hash
@@ -62,12 +72,21 @@ MAX_GRID_POINTS = 100_000
 
 
 def sample_params(
-    scenario: Scenario, *, sampler: str, samples: int, seed: int, stratify: Sequence[str] = ()
+    scenario: Scenario, *, sampler: str, samples: int, seed: int, stratify: Sequence[str] = (),
+    fill_coverage: bool = False, coverage_bins: int = 4,
 ) -> list[dict[str, Any]]:
     """Concrete parameter dicts. Grid domains (and, for the grid sampler, every finite domain;
     for stratified names, every value of their finite domain) are enumerated and crossed; the
     remaining domains get `samples` draws per grid point from the sampler. Stratified values
-    therefore each get the same share, whatever their choice weights."""
+    therefore each get the same share, whatever their choice weights.
+
+    `fill_coverage` (or `sampler="coverage"`, which draws its candidates from Halton): each sample
+    is the candidate, out of a pool of POOL_FACTOR x samples draws of the sampler per grid point,
+    that visits the most pairwise cells (coverage_space) not yet visited by the samples chosen so
+    far (greedy, AETG-style; ties go to the earlier draw; grid points take turns, so they share one
+    covered set). Deterministic like every sampler."""
+    if sampler == "coverage":
+        sampler, fill_coverage = "halton", True
     enumerated: dict[str, list] = {}
     drawn: dict[str, Any] = {}
     for name, d in scenario.params.items():
@@ -96,6 +115,8 @@ def sample_params(
     per_point = samples if drawn else 1
     if sampler == "grid" or not drawn:
         out = [p for p in grid_points if ok(p)]
+    elif fill_coverage:
+        out = _fill_coverage(scenario, grid_points, drawn, per_point, sampler, rng, ok, coverage_bins)
     else:
         starved: list[tuple[dict, int]] = []
         for gp in grid_points:
@@ -193,3 +214,80 @@ def _from_unit(d: Any, x: float) -> Any:
 def _even(d: Any, n: int) -> list:
     """n evenly spaced values (cell midpoints) of a continuous domain, for the grid sampler."""
     return [_from_unit(d, (i + 0.5) / n) for i in range(n)]
+
+
+# --------------------------------------------------------------------------- coverage
+
+
+def coverage_axis(name: str, d: Any, bins: int = 4) -> Axis | None:
+    """The cells of one parameter: every value of a finite domain with at most 2 x bins values,
+    else `bins` equal-width buckets over its range (a normal domain without bounds: mean +- 2 std).
+    Fixed parameters have no axis."""
+    if isinstance(d, Fixed):
+        return None
+    values = d.finite_values()
+    if values is not None and len(values) <= 2 * bins:
+        return Axis(name, values=tuple(values)) if len(values) > 1 else None
+    if isinstance(d, Uniform):
+        lo, hi = d.uniform
+    elif isinstance(d, IntRange):
+        lo, hi = d.int_range
+    elif isinstance(d, Normal):
+        s = d.normal
+        lo = s.min if s.min is not None else s.mean - 2 * s.std
+        hi = s.max if s.max is not None else s.mean + 2 * s.std
+    elif values is not None and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        lo, hi = min(values), max(values)
+    else:
+        return Axis(name, values=tuple(values)) if values else None
+    if not hi > lo:
+        return None
+    edges = tuple(float(f"{x:.6g}") for x in np.linspace(float(lo), float(hi), bins + 1))
+    return Axis(name, edges=edges)
+
+
+def coverage_space(scenario: Scenario, bins: int = 4) -> ScenarioSpace:
+    axes = [coverage_axis(n, d, bins) for n, d in scenario.params.items()]
+    return ScenarioSpace(scenario.id, tuple(a for a in axes if a is not None))
+
+
+def suite_space(loaded: LoadedSuite) -> tuple[ScenarioSpace, ...]:
+    """The cell space of every scenario of a suite, with the suite's coverage_bins."""
+    return tuple(coverage_space(s, loaded.suite.coverage_bins) for s in loaded.scenarios)
+
+
+def _fill_coverage(scenario: Scenario, grid_points: list[dict], drawn: dict, per_point: int, sampler: str,
+                   rng: np.random.Generator, ok, bins: int) -> list[dict]:
+    space = coverage_space(scenario, bins)
+    pools: list[list[tuple[dict, list]]] = []
+    for gp in grid_points:
+        pool = []
+        size = max(POOL_MIN, POOL_FACTOR * per_point)
+        for row in _unit(sampler, len(drawn), size, rng):
+            p = dict(gp)
+            p.update({n: _from_unit(d, x) for (n, d), x in zip(drawn.items(), row)})
+            if ok(p):
+                pool.append((p, space.cells_of(p)))
+        if len(pool) < per_point:
+            where = f" at {canonical_params(gp)}" if gp else ""
+            raise ScenarioError([Problem(scenario.id, "$.constraints",
+                                         f"the constraints reject almost every draw: only {len(pool)} of {size} "
+                                         f"coverage candidates{where} satisfied them; relax the constraints or "
+                                         "narrow the domains to where they hold")])
+        pools.append(pool)
+    covered: set = set()
+    chosen: list[list[dict]] = [[] for _ in grid_points]
+    used: list[set[int]] = [set() for _ in grid_points]
+    for _ in range(per_point):
+        for g, pool in enumerate(pools):
+            best, best_gain = -1, -1
+            for k, (_, cells) in enumerate(pool):
+                if k in used[g]:
+                    continue
+                gain = sum(1 for c in cells if c not in covered)
+                if gain > best_gain:
+                    best, best_gain = k, gain
+            used[g].add(best)
+            covered.update(pool[best][1])
+            chosen[g].append(pool[best][0])
+    return [p for group in chosen for p in group]

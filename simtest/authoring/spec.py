@@ -332,8 +332,14 @@ class Suite(BaseModel):
     name: str = Field(description="suite name; stored runs are keyed by it")
     description: str = ""
     scenarios: tuple[str, ...] = Field(min_length=1, description="scenario files or globs, relative to the suite")
-    sampler: Literal["grid", "random", "sobol", "halton"] = Field(
-        "random", description="how parameter samples are drawn: random, low-discrepancy sobol/halton, or grid")
+    sampler: Literal["grid", "random", "sobol", "halton", "coverage"] = Field(
+        "random", description=("how parameter samples are drawn: random, low-discrepancy sobol/halton, grid, or "
+                               "coverage (halton candidates, picked to fill empty pairwise cells first)"))
+    fill_coverage: bool = Field(False, description=(
+        "pick each sample from a pool of the sampler's candidates so that empty pairwise cells "
+        "(parameter pairs x values / buckets) are filled first; `sampler: coverage` implies it"))
+    coverage_bins: int = Field(4, ge=2, le=20, description=(
+        "buckets per numeric parameter for pairwise coverage (the fill_coverage sampler and `simtest coverage`)"))
     samples: int = Field(10, gt=0, description="parameter samples per scenario (per grid point)")
     seeds: int = Field(1, gt=0, description="seeds per parameter sample")
     seed: int = Field(0, ge=0, description="base seed of the suite")

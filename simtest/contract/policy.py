@@ -32,6 +32,7 @@ from simtest.core.errors import PolicyError, Problem, did_you_mean
 
 __all__ = [
     "GatePolicy", "MetricPolicy", "ParamSlicing", "SliceSpec", "SliceGap", "AdaptiveSettings", "PowerSettings",
+    "RegionSettings", "CoverageSettings",
     "BUILTIN_METRICS", "load_policy", "policy_from_dict", "metric_declarations",
 ]
 
@@ -179,6 +180,35 @@ class PowerSettings(BaseModel):
     target: float = Field(0.8, gt=0, lt=1, description="power below which a blocking slice is named underpowered")
 
 
+class RegionSettings(BaseModel):
+    """Regression-region discovery after the gate (simtest.judging.regions; docs/regions.md).
+    Diagnostic by default; `blocking: true` fails the gate on any reported regression region whose
+    regression exceeds `margin` (tested against the margin, FDR-controlled at q)."""
+
+    model_config = _FROZEN
+    enabled: bool = Field(True, description="search regions after every gate and compare")
+    metric: str = Field("passed", description="the metric compared per region (binary or continuous)")
+    comparisons: tuple[Literal["baseline", "reference"], ...] = Field(
+        ("baseline",), description="which comparisons to search (each its own FDR family)")
+    max_depth: int = Field(3, ge=1, le=3, description="most conditions per region")
+    min_support: int = Field(10, ge=2, description="fewest pairs a region needs to be examined")
+    cuts: int = Field(3, ge=1, le=9, description="cut points per numeric parameter (quantiles of its samples)")
+    q: float = Field(0.10, gt=0, lt=1, description="false-discovery rate over every region examined")
+    fdr: Literal["bh", "by"] = Field("bh", description="bh (positive dependence) or by (any dependence)")
+    blocking: bool = Field(False, description="a reported regression region fails the gate")
+    margin: float = Field(0.0, ge=0, description="regression a blocking region must exceed")
+    top: int = Field(10, ge=1, le=100, description="regions reported per direction")
+
+
+class CoverageSettings(BaseModel):
+    """Pairwise coverage of the suite's parameter space (simtest.judging.coverage)."""
+
+    model_config = _FROZEN
+    min_pairwise: float = Field(0.0, ge=0, le=1, description=(
+        "fewest share of pairwise cells the candidate's cases must visit; below it the run is invalid "
+        "(exit 3), not a regression"))
+
+
 class GatePolicy(BaseModel):
     """How the gate decides. See the module docstring for the conventions."""
 
@@ -194,6 +224,8 @@ class GatePolicy(BaseModel):
     slice_gaps: tuple[SliceGap, ...] = ()
     adaptive: AdaptiveSettings = Field(default_factory=AdaptiveSettings)
     power: PowerSettings = Field(default_factory=PowerSettings)
+    regions: RegionSettings = Field(default_factory=RegionSettings)
+    coverage: CoverageSettings = Field(default_factory=CoverageSettings)
 
     @property
     def alpha(self) -> float:
@@ -244,6 +276,9 @@ class GatePolicy(BaseModel):
             if mp.relative and decl.get("kind") == "binary":
                 out.append(problem(("metrics", name, "relative"),
                                    f'"{name}" is binary; its margins are absolute rate differences, remove relative'))
+        if self.regions.metric not in known:
+            out.append(problem(("regions", "metric"), f'unknown metric "{self.regions.metric}"'
+                               f"{did_you_mean(self.regions.metric, known)}; known metrics: {names}"))
         for i, gap in enumerate(self.slice_gaps):
             if gap.metric not in known:
                 out.append(problem(("slice_gaps", i, "metric"), f'unknown metric "{gap.metric}"'

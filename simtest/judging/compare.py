@@ -156,6 +156,7 @@ class Verdict:
     design_note: str = ""  # how the bounds were built, in one line, for the report
     extend: tuple[str, ...] = ()  # slices whose strata should get more seeds (the open blocking decisions)
     power: tuple[SlicePower, ...] = ()  # blocking slices vs the baseline: power at the cap for policy.power.detect
+    findings: Any = None  # simtest.judging.findings.Findings (regions, coverage, report facts), set by attach()
 
     @property
     def exit_code(self) -> int:

@@ -19,14 +19,17 @@ def write_reports(out_dir: str | Path, verdict: Any, frames: Mapping[str, Any] |
     """Write the gate's reports into `out_dir` (created if missing); return {name: path}.
 
     `verdict`: a `simtest.judging.compare.Verdict` (verdict, checks, reasons, infra, new_failures,
-    scenario_changes, to_json()). `frames`: {"candidate"|"baseline"|"reference": results DataFrame}
-    (columns of simtest.contract.results; reference optional). `context` (every key optional):
+    scenario_changes, to_json()) with its `findings` (simtest.judging.findings: regions, coverage,
+    metric kinds, invalid runs, outcome counts). The report formats these; it computes no decision,
+    rule, region or rate. `frames`: {"candidate"|"baseline"|"reference": results DataFrame}, optional,
+    used only to look up stored rows (new failures' parameters, episodes to replay). `context`
+    (every key optional):
 
     - `models`: {role: "name@version"}; `runs`: {role: run directory}; `suite`: suite path
     - `replay_command`: fn(case_id) -> the one-line command that replays a candidate case
-    - `metrics`: {name: declaration with kind/unit} (else binary metrics are inferred from 0/1 data)
+    - `metrics`: {name: declaration with kind/unit} (used when the verdict carries no findings)
     - `key_metric` (default `success` or the first blocking binary metric), `headline_metrics`
-      (history figure), `heatmap_params` (two numeric scenario params; default: most distinct values)
+      (history figure)
     - `history`: [{"model": "name@version", "metrics": {name: mean}}, ...] older versions, oldest first
     - `videos`: how many GIFs of the worst new failures to render (default 0: no simulation, as
       `simtest compare` promises); needs `model_refs` {"candidate": ModelRef} and optionally `cases`
@@ -69,6 +72,9 @@ def verdict_document(verdict: Any, context: Mapping[str, Any]) -> dict:
     """verdict.to_json() plus model labels, run directories and the suite: no timestamps."""
     raw = verdict.to_json() if hasattr(verdict, "to_json") else verdict
     doc = json.loads(raw) if isinstance(raw, (str, bytes)) else dict(raw)
+    findings = getattr(verdict, "findings", None) if not isinstance(verdict, Mapping) else verdict.get("findings")
+    if findings is not None and "findings" not in doc:
+        doc["findings"] = findings.to_json() if hasattr(findings, "to_json") else findings
     extra = {"models": context.get("models"), "runs": context.get("runs"), "suite": context.get("suite")}
     for key, value in extra.items():
         if value is not None and key not in doc:
@@ -93,6 +99,8 @@ def _figures(d: Any, frames: Mapping[str, Any], context: Mapping[str, Any]) -> l
     from simtest.report import plots
     from simtest.report.html import Figure
 
+    coverage_png = plots.coverage_heatmap
+
     figs = []
     for i, m in enumerate(plots.forest_metrics(d)):
         figs.append(Figure(
@@ -106,16 +114,20 @@ def _figures(d: Any, frames: Mapping[str, Any], context: Mapping[str, Any]) -> l
         "Reference, baseline and candidate on the same cases; outcomes per version (timeouts and env errors "
         "are infrastructure, agent errors count against the model).",
         plots.slice_rates_plot(d), missing="no per-slice values for the key metric"))
-    cand = frames.get("candidate")
-    pair = plots.pick_heatmap_params(cand, context.get("heatmap_params"))
-    m = d.key_metric if d.key_metric and d.is_binary(d.key_metric) else "passed"
-    heat = plots.heatmap_plot(d, frames, pair, m) if pair else None
-    figs.append(Figure(
-        "heatmap", f"{m} over {pair[0]} × {pair[1]}" if pair else f"{m} over two scenario parameters",
-        "Rate per cell (n = episodes in the cell) for baseline and candidate, and their difference.",
-        heat, missing="needs two numeric scenario parameters that vary across the suite"))
+    cov = d.coverage
+    if cov is not None:
+        for k, gi in enumerate(cov.highlights):
+            g = cov.grids[gi]
+            figs.append(Figure(
+                f"coverage-{k}", f"{cov.metric} over {g.x} × {g.y} ({g.scenario})",
+                "Pairwise coverage with outcomes: rate per cell for baseline and candidate and their difference "
+                "(n = cases in the cell; hatched = no case visited it). Chosen by the judging layer where the "
+                "candidate's change varies most between cells.", coverage_png(d, g)))
+    else:
+        figs.append(Figure("coverage-0", "Coverage heatmap", "", None,
+                           missing="no coverage in the verdict (the suite's parameter space was not given)"))
     metrics = plots.headline_metrics(d, context.get("headline_metrics"))
-    points = plots.history_points(d, frames, metrics, context.get("history") or ())
+    points = plots.history_points(d, metrics, context.get("history") or ())
     figs.append(Figure(
         "history", "Headline metrics across model versions",
         "Suite means per version, oldest first; the candidate is the last point.",

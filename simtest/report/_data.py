@@ -1,5 +1,6 @@
-"""Reads a Verdict and the result frames into small plain values that
-every writer shares, so markdown, JUnit and HTML agree on what a check, a slice or a new failure is."""
+"""Reads a Verdict into small plain values that every writer shares, so markdown, JUnit and
+HTML agree on what a check, a slice, a region or a new failure is. It formats; it never decides:
+everything it shows was computed in simtest.judging (tests/unit/test_report_from_verdict.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 __all__ = [
     "CheckView", "FailureView", "ReportData", "build", "fmt_value", "fmt_delta", "fmt_interval",
-    "fmt_margin", "DECISION_ORDER", "metric_series",
+    "fmt_margin", "DECISION_ORDER",
 ]
 
 # How alarming a decision is; used to sort tables so the problems come first.
@@ -112,6 +113,12 @@ class ReportData:
     bounds_note: str  # how the [L, U] bounds were made, for captions
     n_cases: int
     outcome_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # role -> outcome -> count
+    regions: tuple = ()  # simtest.judging.regions.RegionSearch per comparison searched
+    underpowered: tuple[str, ...] = ()  # judging's lines for blocking slices below the policy's power target
+    coverage: Any = None  # simtest.judging.coverage.Coverage, or None when no suite space was given
+
+    def region_search(self, comparison: str = "baseline") -> Any:
+        return next((r for r in self.regions if r.comparison == comparison), None)
 
     def metrics(self) -> list[str]:
         seen: dict[str, None] = {}
@@ -154,30 +161,31 @@ def _nz(v: float) -> float:
 
 
 def build(verdict: Any, frames: Mapping[str, Any] | None, context: Mapping[str, Any]) -> ReportData:
+    """Plain views of the Verdict. Every decision, rule, region, coverage figure, metric kind and
+    invalid run comes from the Verdict (its checks and its `findings`, computed by
+    simtest.judging.findings); the frames serve only to look up stored rows (parameters of a new
+    failure, the episode to replay). Nothing here computes a statistic."""
     frames = {k: v for k, v in dict(frames or {}).items() if v is not None}
     checks = tuple(CheckView.of(c) for c in (_get(verdict, "checks", ()) or ()))
+    findings = _get(verdict, "findings", None)
     metric_decl: Mapping[str, Mapping] = context.get("metrics") or {}
-    binary = set()
-    units: dict[str, str] = {}
-    names = {c.metric for c in checks} | _frame_metrics(frames)
+    kinds: Mapping[str, str] = dict(_get(findings, "metric_kinds", {}) or {})
+    binary = {m for m, k in kinds.items() if k == "binary"}
     binary |= {c.metric for c in checks if c.kind == "binary"}
-    continuous = {c.metric for c in checks if c.kind == "continuous"}
-    for name in names - binary - continuous:
-        decl = metric_decl.get(name)
-        if decl is not None:
-            if decl.get("kind") == "binary":
-                binary.add(name)
-            if decl.get("unit"):
-                units[name] = str(decl["unit"])
-        elif _looks_binary(name, frames):
+    units: dict[str, str] = dict(_get(findings, "units", {}) or {})
+    for name, decl in metric_decl.items():  # declarations given by the caller (no findings)
+        if name not in kinds and decl.get("kind") == "binary":
             binary.add(name)
+        if decl.get("unit") and name not in units:
+            units[name] = str(decl["unit"])
+    names = {c.metric for c in checks}
     key = context.get("key_metric") or _pick_key_metric(checks, names, binary)
     replay: Callable[[str], str] = context.get("replay_command") or (lambda cid: f"simtest replay {cid}")
     varying = _varying_params(frames)
     failures = _failures(verdict, frames, replay)
     reasons = tuple(str(r) for r in (_get(verdict, "reasons", ()) or ()))
     infra = {str(k): _plain(v) for k, v in dict(_get(verdict, "infra", {}) or {}).items()}
-    cand = frames.get("candidate")
+    rows = infra.get("candidate", {}).get("rows")
     return ReportData(
         verdict=str(_get(verdict, "verdict", "invalid")),
         reasons=reasons,
@@ -185,7 +193,7 @@ def build(verdict: Any, frames: Mapping[str, Any] | None, context: Mapping[str, 
         failures=failures,
         scenario_changes=tuple(_plain(x) for x in (_get(verdict, "scenario_changes", ()) or ())),
         infra=infra,
-        invalid_runs=_invalid_runs(infra, reasons),
+        invalid_runs=tuple(_get(findings, "invalid_runs", ()) or ()),
         models=dict(context.get("models") or {}),
         runs={k: str(v) for k, v in dict(context.get("runs") or {}).items()},
         key_metric=key,
@@ -193,9 +201,16 @@ def build(verdict: Any, frames: Mapping[str, Any] | None, context: Mapping[str, 
         units=units,
         varying_params=varying,
         bounds_note=_bounds_note(verdict),
-        n_cases=int(len(cand)) if cand is not None else max((c.n for c in checks), default=0),
-        outcome_counts={role: _outcome_counts(f) for role, f in frames.items()},
+        n_cases=int(rows) if rows is not None else max((c.n for c in checks), default=0),
+        outcome_counts={str(k): dict(v) for k, v in dict(_get(findings, "outcome_counts", {}) or {}).items()},
+        regions=tuple(_get(findings, "regions", ()) or ()),
+        coverage=_get(findings, "coverage", None),
+        underpowered=tuple(_power_line(p) for p in (_get(verdict, "power", ()) or ()) if _get(p, "underpowered")),
     )
+
+
+def _power_line(p: Any) -> str:
+    return p.line() if hasattr(p, "line") else str(_get(p, "slice", ""))
 
 
 def _plain(v: Any) -> dict:
@@ -207,19 +222,10 @@ def _plain(v: Any) -> dict:
     return {"value": v}
 
 
-def _invalid_runs(infra: Mapping[str, dict], reasons: Sequence[str]) -> tuple[str, ...]:
-    out = []
-    for role, stats in infra.items():
-        if "valid" in stats:
-            bad = not stats["valid"]
-        else:  # simtest.judging.compare names the run in its reason: "<role> run: ... the run is invalid"
-            bad = any(r.startswith(f"{role} run:") and "invalid" in r for r in reasons)
-        if bad:
-            out.append(role)
-    return tuple(out)
-
-
 def _bounds_note(verdict: Any) -> str:
+    note = _get(verdict, "design_note")
+    if note:  # judging says how it built the bounds
+        return str(note)
     alpha = _get(verdict, "alpha")
     conf = _get(verdict, "confidence")
     if alpha is None and conf is not None:
@@ -228,25 +234,6 @@ def _bounds_note(verdict: Any) -> str:
         return "one-sided bounds"
     seq = _get(verdict, "sequential")
     return f"one-sided bounds at α={float(alpha):g}" + (" (anytime-valid)" if seq else "")
-
-
-def _frame_metrics(frames: Mapping[str, Any]) -> set[str]:
-    out: set[str] = set()
-    for f in frames.values():
-        out |= {c[len("metric_"):] for c in f.columns if c.startswith("metric_")}
-    return out
-
-
-def _looks_binary(name: str, frames: Mapping[str, Any]) -> bool:
-    col = "metric_" + name
-    seen = False
-    for f in frames.values():
-        if col in f.columns:
-            vals = f[col].dropna()
-            if len(vals) and not vals.isin([0.0, 1.0]).all():
-                return False
-            seen = seen or bool(len(vals))
-    return seen
 
 
 def _pick_key_metric(checks: Sequence[CheckView], names: set[str], binary: set[str]) -> str | None:
@@ -261,19 +248,6 @@ def _pick_key_metric(checks: Sequence[CheckView], names: set[str], binary: set[s
         if c.blocking:
             return c.metric
     return checks[0].metric if checks else (sorted(names)[0] if names else None)
-
-
-def metric_series(frame: Any, metric: str) -> Any:
-    """The per-episode values of a metric as floats (None when the frame cannot give them).
-    `passed` and `errors` are the comparator's built-in metrics, read from their columns."""
-    col = "metric_" + metric
-    if col in frame.columns:
-        return frame[col].astype(float)
-    if metric == "passed" and "passed" in frame.columns:
-        return frame["passed"].astype(bool).astype(float)
-    if metric == "errors" and "outcome" in frame.columns:
-        return frame["outcome"].astype(str).isin(["agent_error", "timeout"]).astype(float)
-    return None
 
 
 def params_of(value: Any) -> dict:
@@ -299,22 +273,9 @@ def _varying_params(frames: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(k for k, v in values.items() if len(v) > 1))
 
 
-def _outcome_counts(frame: Any) -> dict[str, int]:
-    if "outcome" not in frame.columns:
-        return {}
-    counts = frame["outcome"].astype(str).value_counts()
-    out = {str(k): int(v) for k, v in counts.items()}
-    if "passed" in frame.columns:
-        out["passed"] = int(frame["passed"].astype(bool).sum())
-    return dict(sorted(out.items()))
-
-
 def _failures(verdict: Any, frames: Mapping[str, Any], replay: Callable[[str], str]) -> tuple[FailureView, ...]:
     cand = frames.get("candidate")
-    raw = _get(verdict, "new_failures", None)
-    if raw is None:
-        raw = _new_failures_from_frames(frames)
-    raw = list(raw)
+    raw = list(_get(verdict, "new_failures", None) or ())
     by_id: dict[str, dict] = {}
     if cand is not None and "case_id" in cand.columns and raw:
         wanted = {str(_get(item, "case_id", "")) for item in raw}
@@ -347,19 +308,6 @@ def _seed(a: Any, b: Any) -> int | None:
         if v is not None and not _isnan(v):
             return int(v)
     return None
-
-
-def _new_failures_from_frames(frames: Mapping[str, Any]) -> list[dict]:
-    """Cases that passed under the baseline and fail under the candidate (same case_id)."""
-    cand, base = frames.get("candidate"), frames.get("baseline")
-    if cand is None or base is None or "passed" not in cand.columns or "passed" not in base.columns:
-        return []
-    passed_before = set(base.loc[base["passed"].astype(bool), "case_id"].astype(str))
-    now = cand[~cand["passed"].astype(bool) & cand["case_id"].astype(str).isin(passed_before)]
-    return [{"case_id": str(cid)} for cid in now["case_id"]]
-
-
-# --------------------------------------------------------------------------- formatting
 
 
 def fmt_value(v: float, binary: bool, unit: str = "") -> str:

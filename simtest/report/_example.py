@@ -9,7 +9,8 @@ import math
 import sys
 from typing import Any
 
-__all__ = ["example_frames", "example_verdict", "handmade_verdict", "example_context", "POLICY", "METRICS"]
+__all__ = ["example_frames", "example_verdict", "handmade_verdict", "handmade_findings", "example_space",
+           "example_context", "POLICY", "METRICS"]
 
 MODELS = {"reference": "driving-perception@1.0", "baseline": "driving-perception@1.1", "candidate": "driving-perception@1.2"}
 # success probability per lighting for each version: the candidate loses ~25 points at night
@@ -102,8 +103,19 @@ def example_verdict(frames: dict[str, Any] | None = None, *, invalid: bool = Fal
         cand.loc[hit, "outcome"] = "env_error"
         cand.loc[hit, "passed"] = False
         frames["candidate"] = cand
+    from simtest.judging.findings import attach
+
     policy = policy_from_dict(POLICY, METRICS)
-    return compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, METRICS)
+    verdict = compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, METRICS)
+    return attach(verdict, frames, policy, METRICS, example_space())
+
+
+def example_space() -> tuple:
+    """The cell space of the example scenarios (one per lighting, as the example frames name them)."""
+    from simtest.contract.space import Axis, ScenarioSpace
+
+    axes = (Axis("fog_density", edges=(0.0, 0.15, 0.3, 0.45, 0.6)), Axis("n_obstacles", values=(0, 1, 2, 3, 4, 5)))
+    return tuple(ScenarioSpace(f"driving/{light}-obstacles-v1", axes) for light in ("day", "dusk", "night"))
 
 
 def handmade_verdict(kind: str = "fail", *, extra_slices: int = 0, failures: int = 3,
@@ -160,7 +172,46 @@ def handmade_verdict(kind: str = "fail", *, extra_slices: int = 0, failures: int
         verdict = "fail"
     changes = (ScenarioChange("baseline", "driving/fog-v1", ("aaa",), ("bbb",)),) if kind != "pass" else ()
     return Verdict(verdict=verdict, checks=tuple(checks), reasons=reasons, infra=infra, new_failures=new,
-                   scenario_changes=changes, alpha=0.05, sequential=True)
+                   scenario_changes=changes, alpha=0.05, sequential=True,
+                   findings=handmade_findings(kind, invalid=("candidate",) if kind == "invalid" else ()))
+
+
+def handmade_findings(kind: str = "fail", invalid: tuple[str, ...] = ()) -> Any:
+    """Findings built by hand (no statistics run): one regression region (two for "fail"), one
+    improvement, and a 2 x 3 coverage grid with one empty cell."""
+    from simtest.contract.space import Axis, ScenarioSpace
+    from simtest.judging.coverage import Coverage, PairGrid
+    from simtest.judging.findings import Findings
+    from simtest.judging.regions import Condition, Region, RegionSearch
+
+    def region(conds, direction, n, delta, lo, hi, p, decision="diagnostic", similar=()):
+        rule = " & ".join(c.label for c in conds)
+        return Region(rule=rule, conditions=conds, direction=direction, metric="passed", comparison="baseline", n=n,
+                      delta=delta, lower=lo, upper=hi, p_value=p / 10, p_adjusted=p, candidate_value=0.5 - delta / 2,
+                      baseline_value=0.5 + delta / 2, parent_p=1e-4, decision=decision, similar=similar)
+
+    night, fog = Condition("lighting", "=", "night"), Condition("fog_density", ">=", 0.15)
+    regions = [region((night, fog), "regression", 72, 0.41, 0.28, 0.52, 1e-6, similar=("fog_density>=0.15",))]
+    if kind == "fail":
+        regions.append(region((Condition("n_obstacles", ">=", 4),), "regression", 40, 0.12, 0.02, 0.25, 0.04))
+    regions.append(region((Condition("lighting", "=", "dusk"),), "improvement", 80, -0.1, -0.18, -0.03, 0.01))
+    search = RegionSearch(metric="passed", comparison="baseline", kind="binary", n_pairs=240, examined=412,
+                          discoveries=9, q=0.1, fdr="bh", alpha=0.05, bounds_level=0.9989, max_depth=3, min_support=10,
+                          margin=0.0, blocking=False, regions=tuple(regions))
+    space = ScenarioSpace("driving/night-obstacles-v1",
+                          (Axis("lighting", values=("day", "night")), Axis("fog_density", edges=(0.0, 0.1, 0.2, 0.3))))
+    grid = PairGrid(space.scenario, "lighting", "fog_density", ("day", "night"), ("[0,0.1)", "[0.1,0.2)", "[0.2,0.3]"),
+                    counts=((20, 20, 20), (20, 20, 0)),
+                    rates={"baseline": ((0.9, 0.85, 0.8), (0.85, 0.8, None)),
+                           "candidate": ((0.9, 0.85, 0.8), (0.7, 0.3, None))})
+    cov = Coverage(metric="passed", cells=6, visited=5, per_scenario={space.scenario: (5, 6)},
+                   empty=("driving/night-obstacles-v1: lighting=night & fog_density=[0.2,0.3]",), n_empty=1,
+                   grids=(grid,), highlights=(0,), cases=120)
+    kinds = {**{k: str(v["kind"]) for k, v in METRICS.items()}, "passed": "binary", "errors": "binary"}
+    return Findings(regions=(search,), coverage=cov, metric_kinds=kinds,
+                    units={k: v["unit"] for k, v in METRICS.items() if "unit" in v}, invalid_runs=invalid,
+                    outcome_counts={"candidate": {"completed": 118, "agent_error": 1, "timeout": 1, "passed": 80},
+                                    "baseline": {"completed": 118, "agent_error": 1, "timeout": 1, "passed": 90}})
 
 
 def example_context(run_root: str = "/tmp/runs") -> dict:

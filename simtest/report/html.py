@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 from simtest.report._data import (
     DECISION_ORDER, CheckView, ReportData, fmt_delta, fmt_interval, fmt_margin, fmt_params, fmt_value,
 )
-from simtest.report.markdown import why_line
+from simtest.report.markdown import region_text, why_line
 
 __all__ = ["Figure", "render_html"]
 
@@ -185,11 +185,17 @@ def render_html(d: ReportData, figures: Sequence[Figure], gifs: Mapping[str, byt
         items = "<ul class='reasons'>" + "".join(f"<li>{escape(r)}</li>" for r in d.reasons) + "</ul>"
         # the blocking table below repeats a regression's reasons; other reasons are shown open
         sections.append(f"<details><summary>all {len(d.reasons)} reasons</summary>{items}</details>" if bad else items)
-    links = [("blocking", "blocking checks"), ("figures", "figures"), ("slices", "slices"), ("failures", "new failures"),
+    links = [("blocking", "blocking checks"), ("regions", "regions"), ("figures", "figures"), ("slices", "slices"),
+             ("coverage", "coverage"), ("failures", "new failures"),
              ("checks", "all checks"), ("runs", "runs")]
     sections.append("<nav>" + "".join(f"<a href='#{a}'>{t}</a>" for a, t in links) + "</nav>")
     sections.append(f"<h2 id='blocking'>Blocking checks not passed ({len(bad)})</h2>")
     sections.append(_checks_table(d, bad, full=False) if bad else "<p>None: every blocking check passed.</p>")
+    top = [r for s in d.regions for r in s.regressions()[:1]]
+    if top:
+        sections.append("<p><b>Top regression region:</b> " + "; ".join(
+            f"vs {escape(r.comparison)}: <code>{escape(region_text(d, r))}</code>" for r in top)
+            + " (<a href='#regions'>all regions</a>)</p>")
     if warn:
         sections.append(f"<details><summary>{len(warn)} non-blocking warnings (Benjamini-Hochberg, investigate)</summary>"
                         + _checks_table(d, sorted(warn, key=lambda c: DECISION_ORDER.get(c.decision, 9)), full=False) + "</details>")
@@ -204,6 +210,8 @@ def render_html(d: ReportData, figures: Sequence[Figure], gifs: Mapping[str, byt
         else:
             sections.append(f"<p class='muted' id='{escape(fig.anchor)}'><b>{escape(fig.title)}:</b> {escape(fig.missing or 'no data')}</p>")
     sections.append(_slice_table(d))
+    sections.append(_regions(d))
+    sections.append(_coverage(d))
     sections.append(_failures(d, gifs))
     sorted_checks = sorted(d.checks, key=lambda c: (DECISION_ORDER.get(c.decision, 9), c.comparison, c.metric))
     sections.append(f"<h2 id='checks'>All checks ({len(d.checks)})</h2><details><summary>show the table</summary>"
@@ -217,3 +225,56 @@ def render_html(d: ReportData, figures: Sequence[Figure], gifs: Mapping[str, byt
     return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{escape(title)}: {escape(d.verdict)}</title>"
             f"<meta name='viewport' content='width=device-width,initial-scale=1'><style>{CSS}</style></head>"
             f"<body><main>\n{body}\n</main><script>{CHECK_SCRIPT}</script></body></html>\n")
+
+
+def _regions(d: ReportData) -> str:
+    if not d.regions:
+        return ""
+    parts = ["<h2 id='regions'>Regression regions</h2><p class='muted'>Conjunctions of parameter conditions "
+             "(categorical values, numeric cut points, tags) where the candidate differs from the comparator, "
+             "found without being declared: every region with enough pairs is tested (paired), the false-discovery "
+             "rate is controlled over all of them, a region is shown only when it differs significantly from each "
+             "of its parents, and near-duplicates are folded into the region that explains them. "
+             "Δ &gt; 0: candidate worse. See docs/regions.md.</p>"]
+    for s in d.regions:
+        b = d.is_binary(s.metric)
+        u = d.units.get(s.metric, "")
+        rows = []
+        for r in s.regions:
+            cls = "d-fail" if r.decision == "fail" else ("d-warn" if r.direction == "regression" else "d-pass")
+            rows.append(
+                f"<tr class='{cls}'><td>{escape(r.direction)}</td><td><code>{escape(r.rule)}</code></td>"
+                f"<td class='num'>{r.n}</td><td class='num'>{escape(fmt_value(r.candidate_value, b, u))}</td>"
+                f"<td class='num'>{escape(fmt_value(r.baseline_value, b, u))}</td>"
+                f"<td class='num'>{escape(fmt_delta(r.delta, b, u))}</td><td class='num'>{escape(fmt_interval(r.lower, r.upper, b))}</td>"
+                f"<td class='num'>{r.p_adjusted:.2g}</td><td>{escape(r.decision)}</td>"
+                f"<td>{escape('; '.join(r.similar[:6]) + (' ...' if len(r.similar) > 6 else ''))}</td></tr>")
+        body = "".join(rows) or f"<tr><td colspan='10'>none ({escape(s.note or 'no region passed')})</td></tr>"
+        parts.append(
+            f"<p>vs <b>{escape(s.comparison)}</b>, {escape(s.metric)}: {s.n_pairs} pairs, {s.examined} regions "
+            f"examined (up to {s.max_depth} conditions, at least {s.min_support} pairs), {s.discoveries} discoveries "
+            f"at {escape(s.fdr.upper())} q={s.q:g}; bounds at {100 * s.bounds_level:.2f}% per side (false-coverage "
+            f"adjusted); {'blocking, margin ' + escape(fmt_margin(s.margin, b, u)) if s.blocking else 'diagnostic'}.</p>"
+            "<table><thead><tr><th>direction</th><th>region</th><th>n</th><th>candidate</th><th>other</th><th>Δ</th>"
+            "<th>bounds</th><th>adj. p</th><th>decision</th><th>also explains</th></tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+    return "".join(parts)
+
+
+def _coverage(d: ReportData) -> str:
+    c = d.coverage
+    if c is None:
+        return ""
+    rows = "".join(f"<tr><td>{escape(s)}</td><td class='num'>{v}</td><td class='num'>{t}</td>"
+                   f"<td class='num'>{(100 * v / t if t else 100):.1f}%</td></tr>" for s, (v, t) in c.per_scenario.items())
+    need = ""
+    if c.min_pairwise:
+        need = (f" Policy minimum {100 * c.min_pairwise:.0f}%: "
+                + ("met." if c.sufficient else "<b>not met: the run is invalid (not a regression).</b>"))
+    empty = "".join(f"<li><code>{escape(e)}</code></li>" for e in c.empty)
+    more = f"<li>... {c.n_empty - len(c.empty)} more</li>" if c.n_empty > len(c.empty) else ""
+    return (f"<h2 id='coverage'>Pairwise coverage</h2><p>{100 * c.share:.1f}% of the {c.cells} cells of parameter "
+            f"pairs (values and buckets, per scenario) were visited by {c.cases} cases.{need} Heatmaps: "
+            "<a href='#figures'>figures</a>.</p><table><thead><tr><th>scenario</th><th>visited</th><th>cells</th>"
+            f"<th>share</th></tr></thead><tbody>{rows}</tbody></table>"
+            + (f"<details><summary>{c.n_empty} empty cells</summary><ul>{empty}{more}</ul></details>" if c.n_empty else ""))

@@ -79,6 +79,22 @@ def render_junit(d: ReportData) -> str:
         suites.append(("scenario_changes", cases))
     for comparison, checks in comparisons.items():
         suites.append((f"vs {comparison}", [_testcase(d, c, invalid) for c in checks]))
+    for search in d.regions:  # a blocking region search: one failure per region that failed the gate
+        if not search.blocking:
+            continue
+        cases = []
+        for r in search.failing():
+            tc = ET.Element("testcase", {"classname": f"regions.{search.comparison}.{search.metric}", "name": r.rule,
+                                         "time": "0"})
+            text = (f"n={r.n} delta {_num(r.delta)} [{_num(r.lower)}, {_num(r.upper)}] adjusted p {r.p_adjusted:.3g} "
+                    f"margin {search.margin:g}")
+            ET.SubElement(tc, "failure", {"message": f"regression region {r.rule}: {text}", "type": "regression"}).text = text
+            cases.append((tc, "failure"))
+        if not cases:
+            tc = ET.Element("testcase", {"classname": f"regions.{search.comparison}.{search.metric}",
+                                         "name": "no regression region", "time": "0"})
+            cases.append((tc, "passed"))
+        suites.append((f"regions vs {search.comparison}", cases))
     for name, cases in suites:
         counts = {"tests": len(cases), "failures": 0, "errors": 0, "skipped": 0}
         for _, status in cases:

@@ -9,12 +9,15 @@ from simtest.report._data import (
     DECISION_ORDER, CheckView, ReportData, fmt_delta, fmt_interval, fmt_margin, fmt_params, fmt_value,
 )
 
-__all__ = ["render_summary", "verdict_line", "why_line", "md_text", "md_code"]
+__all__ = ["render_summary", "verdict_line", "why_line", "md_text", "md_code", "region_text"]
 
 ICON = {"pass": "✅", "fail": "❌", "invalid": "⚠️", "undecided": "❔", "warn": "⚠️", "too_small": "·"}
 MAX_PROBLEMS = 8
-MAX_SLICES = 10
+MAX_SLICES = 6  # the regions above say where; report.html has every slice
 MAX_FAILURES = 6
+MAX_REGIONS = 3
+MAX_IMPROVEMENTS = 3
+MAX_EMPTY = 3
 
 # --------------------------------------------------------------------------- untrusted text
 # Scenario ids, tags, parameter values, metric names and reasons come from files of a pull
@@ -129,6 +132,15 @@ def render_summary(d: ReportData, links: dict[str, str] | None = None) -> str:
         if len(bad) > MAX_PROBLEMS:
             lines.append(f"| ... | {len(bad) - MAX_PROBLEMS} more in report.html | | | | | | |")
 
+    if d.underpowered:  # judging's own lines: which blocking slices cannot catch the policy's drop
+        shown = "; ".join(d.underpowered[:2]) + (f"; +{len(d.underpowered) - 2} more in verdict.json"
+                                                 if len(d.underpowered) > 2 else "")
+        lines += ["", f"Underpowered blocking slices: {md_text(shown)}"]
+    regions = _regions(d)
+    cov = _coverage(d)
+    if regions and cov:  # one more item of the regions' list: the summary stays short
+        cov = ["- " + cov[-1]]
+    lines += regions + cov
     lines += _overall_table(d)
     lines += _slice_table(d)
     lines += _failures(d)
@@ -221,3 +233,44 @@ def _failures(d: ReportData) -> list[str]:
     if len(d.failures) > MAX_FAILURES:
         out.append(f"- ... {len(d.failures) - MAX_FAILURES} more in report.html")
     return out
+
+
+def region_text(d: ReportData, r) -> str:
+    """`lighting=night & tag:fog: +88.9 pp [+59.9, +96.6], n=36`: a Region of the Verdict, formatted."""
+    b, u = d.is_binary(r.metric), d.units.get(r.metric, "")
+    return f"{r.rule}: {fmt_delta(r.delta, b, u)} {fmt_interval(r.lower, r.upper, b)}, n={r.n}"
+
+
+def _regions(d: ReportData) -> list[str]:
+    out: list[str] = []
+    for s in d.regions:
+        reg, imp = s.regressions(), s.improvements()
+        head = (f"**Regression regions vs {s.comparison}** ({s.metric}; {s.fdr.upper()} q={s.q:g} over "
+                f"{s.examined} regions up to {s.max_depth} conditions; bounds at {100 * s.bounds_level:.2f}% per side, "
+                f"{'blocking' if s.blocking else 'diagnostic'})")
+        out += ["", head]  # a list may follow its paragraph directly (CommonMark)
+        if not reg:
+            out.append(f"- no regression region ({s.note or 'none passed the false-discovery control and pruning'})")
+        for r in reg[:MAX_REGIONS]:
+            flag = " ❌ blocking" if r.decision == "fail" else ""
+            more = f" (also explains {len(r.similar)} similar)" if r.similar else ""
+            out.append(f"- {region_text(d, r)}, adjusted p {r.p_adjusted:.2g}{flag}{more}")
+        if len(reg) > MAX_REGIONS:
+            out.append(f"- ... {len(reg) - MAX_REGIONS} more in report.html")
+        if imp:
+            out.append("- improvements: " + "; ".join(region_text(d, r) for r in imp[:MAX_IMPROVEMENTS]))
+    return out
+
+
+def _coverage(d: ReportData) -> list[str]:
+    c = d.coverage
+    if c is None:
+        return []
+    need = f", policy minimum {100 * c.min_pairwise:.0f}%{' (NOT MET: run invalid)' if not c.sufficient else ''}" \
+        if c.min_pairwise else ""
+    line = (f"**Pairwise coverage:** {100 * c.share:.1f}% ({c.visited} of {c.cells} cells of parameter pairs, "
+            f"{c.n_empty} empty{need})")
+    if c.n_empty:
+        shown = "; ".join(f"`{e}`" for e in c.empty[:MAX_EMPTY])
+        line += f"; empty: {shown}" + (f" and {c.n_empty - MAX_EMPTY} more (report.html)" if c.n_empty > MAX_EMPTY else "")
+    return ["", line + "."]

@@ -7,9 +7,9 @@ import io
 import math
 from typing import Any, Mapping, Sequence
 
-from simtest.report._data import ROLES, ReportData, metric_series, params_of
+from simtest.report._data import ROLES, ReportData
 
-__all__ = ["forest_plot", "slice_rates_plot", "heatmap_plot", "history_plot", "pick_heatmap_params"]
+__all__ = ["forest_plot", "slice_rates_plot", "coverage_heatmap", "history_plot", "history_points"]
 
 COLORS = {"baseline": "#1f77b4", "reference": "#ff7f0e", "candidate": "#d62728"}
 ROLE_SHADES = {"reference": "#bdbdbd", "baseline": "#6baed6", "candidate": "#de2d26"}
@@ -202,125 +202,70 @@ def _outcome_bars(counts: Mapping[str, int]) -> dict[str, int]:
     }
 
 
-# --------------------------------------------------------------------------- heatmap
+# --------------------------------------------------------------------------- coverage heatmaps
 
 
-def _numeric_params(frame: Any) -> dict[str, list[float]]:
-    """Per parameter that is numeric in every row, the value of every row."""
-    parsed = {p: params_of(p) for p in frame["params"].unique()}  # many seeds share one params string
-    rows = [parsed[p] for p in frame["params"]]
-    cols: dict[str, list] = {}
-    names = sorted({k for r in parsed.values() for k in r})
-    for name in names:
-        vals = [r.get(name) for r in rows]
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
-            cols[name] = [float(v) for v in vals]
-    return cols
-
-
-def pick_heatmap_params(frame: Any, wanted: Sequence[str] | None = None) -> tuple[str, str] | None:
-    """The two numeric scenario parameters with the most distinct values (or `wanted`)."""
-    if frame is None or "params" not in frame.columns or not len(frame):
-        return None
-    cols = _numeric_params(frame)
-    if wanted and len(wanted) == 2 and all(w in cols for w in wanted):
-        return wanted[0], wanted[1]
-    ranked = sorted(((len(set(v)), k) for k, v in cols.items() if len(set(v)) > 1), key=lambda t: (-t[0], t[1]))
-    if len(ranked) < 2:
-        return None
-    return ranked[0][1], ranked[1][1]
-
-
-def _bins(values: Sequence[float], max_bins: int = 6) -> tuple[list[float], list[str]]:
-    """Bin edges and labels: the distinct values when there are few, else quantile bins."""
+def coverage_heatmap(d: ReportData, grid: Any) -> bytes | None:
+    """One pairwise coverage grid (simtest.judging.coverage.PairGrid, computed in judging): the
+    metric's rate per cell for baseline and candidate and their difference, n per cell, and the
+    cells no case visited marked `empty`. The report draws what the Verdict carries; it counts nothing."""
     import numpy as np
 
-    uniq = sorted(set(values))
-    if len(uniq) <= max_bins:
-        mids = [(a + b) / 2 for a, b in zip(uniq, uniq[1:])]
-        edges = [-math.inf] + mids + [math.inf]
-        return edges, [_short(v) for v in uniq]
-    qs = np.unique(np.quantile(np.asarray(values), np.linspace(0, 1, max_bins + 1)))
-    edges = [-math.inf] + list(qs[1:-1]) + [math.inf]
-    labels = [f"{_short(a)}–{_short(b)}" for a, b in zip(qs[:-1], qs[1:])]
-    return edges, labels
-
-
-def _short(v: float) -> str:
-    return f"{v:.0f}" if abs(v) >= 100 or float(v).is_integer() else f"{v:.2g}"
-
-
-def heatmap_plot(d: ReportData, frames: Mapping[str, Any], params: tuple[str, str], metric: str) -> bytes | None:
-    """The rate of a binary metric (e.g. `passed`, `success`) over two scenario parameters, for
-    baseline and candidate, and their difference."""
-    import numpy as np
-
-    cand = frames.get("candidate")
-    if cand is None or metric_series(cand, metric) is None:
+    roles = [r for r in ("baseline", "candidate") if r in grid.rates]
+    if not roles:
         return None
-    px, py = params
-    allp = _numeric_params(cand)
-    ex, lx = _bins(allp[px])
-    ey, ly = _bins(allp[py])
-    panels = [(r, frames[r]) for r in ("baseline", "candidate")
-              if frames.get(r) is not None and metric_series(frames[r], metric) is not None]
-    grids = {}
-    for role, f in panels:
-        cols = _numeric_params(f)
-        if px not in cols or py not in cols:
-            continue
-        ix = np.searchsorted(ex, cols[px], side="right") - 1
-        iy = np.searchsorted(ey, cols[py], side="right") - 1
-        v = metric_series(f, metric).to_numpy()
-        s = np.zeros((len(ly), len(lx)))
-        n = np.zeros((len(ly), len(lx)))
-        ok = ~np.isnan(v)
-        np.add.at(s, (iy[ok], ix[ok]), v[ok])
-        np.add.at(n, (iy[ok], ix[ok]), 1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            grids[role] = (np.where(n > 0, s / np.maximum(n, 1), np.nan), n)
-    if "candidate" not in grids:
-        return None
+    counts = np.array(grid.counts, dtype=float)
+
+    def arr(role: str) -> Any:
+        return np.array([[np.nan if v is None else float(v) for v in row] for row in grid.rates[role]], dtype=float)
+
+    panels = [(r, arr(r)) for r in roles]
+    if len(roles) == 2:
+        panels.append(("difference", panels[1][1] - panels[0][1]))
     plt = _plt()
-    show = list(grids) + (["difference"] if "baseline" in grids else [])
-    fig, axes = plt.subplots(1, len(show), figsize=(3.5 * len(show) + 0.6, 0.9 + 0.45 * len(ly) + 0.9), squeeze=False)
-    for ax, name in zip(axes[0], show):
+    nx, ny = len(grid.x_labels), len(grid.y_labels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels) + 0.6, 1.2 + 0.42 * nx), squeeze=False)
+    metric = d.coverage.metric if d.coverage is not None else "passed"
+    for ax, (name, g) in zip(axes[0], panels):
         if name == "difference":
-            grid = grids["candidate"][0] - grids["baseline"][0]
-            counts = grids["candidate"][1]
-            im = ax.imshow(grid * 100, origin="lower", cmap="RdBu", vmin=-50, vmax=50, aspect="auto")
+            im = ax.imshow(g * 100, origin="lower", cmap="RdBu", vmin=-60, vmax=60, aspect="auto")
             title = "candidate − baseline (pp)"
         else:
-            grid, counts = grids[name]
-            im = ax.imshow(grid * 100, origin="lower", cmap="RdYlGn", vmin=0, vmax=100, aspect="auto")
+            im = ax.imshow(g * 100, origin="lower", cmap="RdYlGn", vmin=0, vmax=100, aspect="auto")
             title = f"{name} {d.models.get(name, '')}".strip()
-        for (iy, ix), val in np.ndenumerate(grid):
-            if not np.isnan(val):
+        for (i, j), n in np.ndenumerate(counts):
+            val = g[i, j]
+            if n == 0:
+                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", color="#999", lw=0))
+                ax.text(j, i, "empty", ha="center", va="center", fontsize=6.5, color="#555")
+            elif np.isfinite(val):
                 txt = f"{val * 100:+.0f}" if name == "difference" else f"{val * 100:.0f}"
-                dark = abs(val) > 0.35 if name == "difference" else (val < 0.18 or val > 0.85)
-                ax.text(ix, iy, f"{txt}\nn={int(counts[iy, ix])}", ha="center", va="center", fontsize=6.5,
+                dark = abs(val) > 0.4 if name == "difference" else (val < 0.18 or val > 0.85)
+                ax.text(j, i, f"{txt}\nn={int(n)}", ha="center", va="center", fontsize=6.5,
                         color="white" if dark else "#111")
-        ax.set_xticks(range(len(lx)))
-        ax.set_xticklabels(lx, fontsize=7, rotation=30 if max(map(len, lx)) > 5 else 0)
-        ax.set_yticks(range(len(ly)))
-        ax.set_yticklabels(ly, fontsize=7)
-        ax.set_xlabel(px, fontsize=8.5)
-        ax.set_ylabel(py, fontsize=8.5)
+        ax.set_xticks(range(ny))
+        ax.set_xticklabels(grid.y_labels, fontsize=7, rotation=30 if max(map(len, grid.y_labels)) > 5 else 0)
+        ax.set_yticks(range(nx))
+        ax.set_yticklabels(grid.x_labels, fontsize=7)
+        ax.set_xlabel(grid.y, fontsize=8.5)
+        ax.set_ylabel(grid.x, fontsize=8.5)
         ax.set_title(title, fontsize=9, loc="left")
         cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
         cb.ax.tick_params(labelsize=7)
-    fig.suptitle(f"{metric} rate (%) over {px} × {py}", fontsize=10, x=0.01, ha="left")
-    fig.subplots_adjust(wspace=0.45, top=0.86)  # cheaper than tight_layout with this many labels
+    fig.suptitle(f"{metric} rate (%) over {grid.x} × {grid.y} in {grid.scenario}: {grid.visited} of {grid.cells} "
+                 "cells visited", fontsize=10, x=0.01, ha="left")
+    fig.subplots_adjust(wspace=0.45, top=0.78)
     return _png(fig)
 
 
 # --------------------------------------------------------------------------- history
 
 
-def history_points(d: ReportData, frames: Mapping[str, Any], metrics: Sequence[str],
+def history_points(d: ReportData, metrics: Sequence[str],
                    history: Sequence[Mapping[str, Any]] = ()) -> list[tuple[str, dict[str, float]]]:
     """(model label, {metric: mean}) oldest first: given history entries, then reference,
-    baseline, candidate (each at most once)."""
+    baseline, candidate (each at most once), their means being the overall checks' values
+    (candidate_value; the comparator's baseline_value)."""
     points: list[tuple[str, dict[str, float]]] = []
     for h in history:
         label = str(h.get("model", "?"))
@@ -328,17 +273,22 @@ def history_points(d: ReportData, frames: Mapping[str, Any], metrics: Sequence[s
         points.append((label, vals))
     seen = {p[0] for p in points}
     for role in ROLES:
-        f = frames.get(role)
-        if f is None:
+        if role not in d.models:
             continue
-        label = d.models.get(role, role)
+        label = d.models[role]
         if label in seen:
             continue
-        seen.add(label)
         vals = {}
         for m in metrics:
-            series = metric_series(f, m)
-            vals[m] = float(series.mean()) if series is not None and len(f) else math.nan
+            if role == "candidate":
+                c = d.check("baseline", m, "overall") or d.check("reference", m, "overall")
+                vals[m] = c.candidate_value if c else math.nan
+            else:
+                c = d.check(role, m, "overall")
+                vals[m] = c.baseline_value if c else math.nan
+        if not any(math.isfinite(v) for v in vals.values()):
+            continue
+        seen.add(label)
         points.append((label, vals))
     return points
 

@@ -14,7 +14,6 @@ from PIL import Image
 from simtest.report import _data, write_reports
 from simtest.report._example import example_context, example_frames, example_verdict, handmade_verdict
 from simtest.report.html import Figure, render_html
-from simtest.report.plots import pick_heatmap_params
 
 FILES = ("summary.md", "verdict.json", "junit.xml", "report.html")
 
@@ -58,7 +57,7 @@ def test_report_is_self_contained(written):
 def test_report_embeds_forest_rates_heatmap_and_history_figures_that_decode(written):
     _, [(out, _), _] = written
     html = (out / "report.html").read_text(encoding="utf-8")
-    for anchor in ("forest-0", "rates", "heatmap", "history"):
+    for anchor in ("forest-0", "rates", "coverage-0", "history"):
         assert re.search(rf"<figure id='{anchor}'><img", html), anchor
     pngs = images(html)
     assert len(pngs) >= 4
@@ -92,11 +91,22 @@ def test_summary_of_the_example_gate_stays_under_60_lines(written):
     assert len(lines) < 60 and "FAIL" in lines[0]
 
 
-def test_report_without_frames_still_renders_and_says_which_figures_are_missing(tmp_path):
+def test_report_without_frames_draws_every_figure_from_the_verdict(tmp_path):
     paths = write_reports(tmp_path, handmade_verdict("pass"), None, {"models": {"candidate": "m@2", "baseline": "m@1"}})
     html = paths["html"].read_text(encoding="utf-8")
-    assert "needs two numeric scenario parameters" in html and "needs at least two model versions" in html
-    assert len(images(html)) >= 2  # the forest and per-slice figures come from the checks alone
+    # forest, per-slice rates, the coverage heatmap and the history: all from the checks and findings
+    for anchor in ("forest-0", "rates", "coverage-0", "history"):
+        assert f"<figure id='{anchor}'><img" in html
+
+
+def test_report_of_a_verdict_without_findings_says_which_figures_are_missing(tmp_path):
+    import dataclasses
+
+    v = dataclasses.replace(handmade_verdict("pass"), findings=None)
+    paths = write_reports(tmp_path, v, None, {"models": {"candidate": "m@2"}})
+    html = paths["html"].read_text(encoding="utf-8")
+    assert "no coverage in the verdict" in html and "needs at least two model versions" in html
+    assert "id='regions'" not in html
 
 
 def test_text_from_results_is_escaped(frames):
@@ -119,9 +129,12 @@ def test_failure_gifs_are_embedded_next_to_their_case(frames):
     assert f"replay of {v.new_failures[0].case_id}" in html
 
 
-def test_heatmap_uses_the_two_numeric_params_with_most_distinct_values(frames):
-    cand = frames["candidate"]
-    assert pick_heatmap_params(cand) == ("fog_density", "n_obstacles")  # goal_distance is constant
-    assert pick_heatmap_params(cand, ["n_obstacles", "goal_distance"]) == ("n_obstacles", "goal_distance")
-    one = cand.assign(params=cand["params"].str.replace(r'"n_obstacles":\d+', '"n_obstacles":1', regex=True))
-    assert pick_heatmap_params(one) is None
+def test_coverage_heatmaps_are_the_grids_the_verdict_highlights(written):
+    verdict, [(out, _), _] = written
+    cov = verdict.findings.coverage
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert cov is not None and cov.highlights
+    for k, gi in enumerate(cov.highlights):
+        g = cov.grids[gi]
+        assert f"id='coverage-{k}'" in html and f"over {g.x} × {g.y} ({g.scenario})" in html
+    assert f"{100 * cov.share:.1f}% of the {cov.cells} cells" in html

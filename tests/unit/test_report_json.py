@@ -23,8 +23,9 @@ def strict_loads(text: str):
 def test_document_is_the_verdicts_json_plus_models_runs_and_suite():
     v = handmade_verdict("fail")
     doc = verdict_document(v, CONTEXT)
-    assert set(doc) == set(v.to_json()) | {"models", "runs", "suite"}
+    assert set(doc) == set(v.to_json()) | {"models", "runs", "suite", "findings"}
     assert {k: doc[k] for k in v.to_json()} == v.to_json()
+    assert doc["findings"] == v.findings.to_json()  # regions and coverage, as judging computed them
     assert doc["models"]["candidate"] == "driving-perception@1.2"
     assert doc["runs"] == {"reference": "/runs/reference", "baseline": "/runs/baseline", "candidate": "/runs/candidate"}
     assert doc["suite"] == "scenarios/driving/smoke.yaml"

@@ -242,7 +242,7 @@ def test_extends_without_own_id_is_an_error(tmp_path):
 
 SUITE_BROKEN = [
     ("name: s\nscenarios: [ok.yaml]\nsampler: sobel\n",
-     ["suite.yaml:3:10 $.sampler: 'sobel' is not one of: grid, random, sobol, halton (did you mean \"sobol\"?)"]),
+     ["suite.yaml:3:10 $.sampler: 'sobel' is not one of: grid, random, sobol, halton, coverage (did you mean \"sobol\"?)"]),
     ("name: s\nscenarios: [nothing*.yaml]\n",
      ['suite.yaml:2:13 $.scenarios[0]: "nothing*.yaml" matches no file next to suite.yaml']),
     ("name: s\nscenarios: [ok.yaml]\nstratify: [lightin]\n",
