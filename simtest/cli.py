@@ -108,8 +108,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         print("no model manifests found (searched $SIMTEST_MODELS, ./models and the shipped models)")
         return EXIT_PASS
     width = max(len(m.label) for m in models)
+    print(f"{'model':<{width}}  {'digest':<12}  {'code':<12}  entry point  trained on")
     for m in models:
-        print(f"{m.label:<{width}}  {m.digest[:12]}  {m.entry_point}  {m.trained_on}")
+        code = m.code_digest[:12] or "not found"
+        print(f"{m.label:<{width}}  {m.digest[:12]}  {code:<12}  {m.entry_point}  {m.trained_on}")
     return EXIT_PASS
 
 

@@ -54,10 +54,8 @@ def suite_env_build(loaded: LoadedSuite) -> str:
 
 
 def suite_metrics(loaded: LoadedSuite) -> dict[str, dict]:
-    out: dict[str, dict] = {}
-    for env in sorted({s.env for s in loaded.scenarios}):
-        out.update(registry.env_info(env).metrics)
-    return out
+    """The metrics of the suite's envs; two envs declaring one name differently is an error."""
+    return registry.suite_metrics_of({s.env for s in loaded.scenarios})
 
 
 def run_cases(
@@ -197,10 +195,7 @@ def compare_runs(candidate_dir: str, baseline_dir: str, reference_dir: str | Non
     if reference_dir:
         runs["reference"] = open_run_path(reference_dir)
     frames = {role: run.read() for role, run in runs.items()}
-    envs = sorted(set(frames["candidate"]["env"]))
-    metrics: dict[str, dict] = {}
-    for env in envs:
-        metrics.update(registry.env_info(env).metrics)
+    metrics = registry.suite_metrics_of(set(frames["candidate"]["env"]))
     # the policy: --policy, else the one the candidate run was gated with, else the built-in one
     recorded = (runs["candidate"].manifest.get("extra") or {}).get("policy")
     policy_file = policy_path or (recorded if recorded and Path(recorded).is_file() else None)

@@ -341,7 +341,7 @@ def _fmt(v: Any) -> str:
 
 
 def _write_video(model: Any, case: Any, path: Path) -> str:
-    from simtest.preview import compose, frame_panels, write_video
+    from simtest.preview import frame, write_video
 
     frames: list = []
     problem: list[str] = []
@@ -350,7 +350,7 @@ def _write_video(model: Any, case: Any, path: Path) -> str:
         if problem:
             return
         try:
-            frames.append(compose(frame_panels(adapter, obs, size=192), height=192))
+            frames.append(frame(adapter, obs, 192))
         except UsageError as exc:
             problem.append(str(exc))
 
