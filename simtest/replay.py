@@ -285,6 +285,9 @@ def replay_case(case_id: str, model_ref: str, *, run: str | None = None, results
     lines.append(f"replayed with {model.label}: {first.outcome.value}, {first.steps} steps, "
                  f"trace digest {first.trace_digest or '-'}")
     lines += _metric_table(first, row)
+    if first.error:
+        lines.append(f"{first.outcome.value} of the replay:")
+        lines += ["  " + ln for ln in first.error.rstrip().splitlines()]
     report = ReplayReport(case_id, identical=not diffs)
     if not diffs:
         lines.append("IDENTICAL: outcome, steps, every metric and the trace digest equal the stored row")

@@ -23,7 +23,7 @@ from simtest.contract.envspec import GENERIC_METRICS as _GENERIC, EnvSpec, merge
 
 __all__ = [
     "EnvInfo", "EnvSpec", "ModelRef", "UnknownEnvError", "env_info", "env_ids", "resolve", "resolve_model",
-    "list_models", "GENERIC_METRICS", "env_build", "plugin_warnings", "suite_metrics_of",
+    "list_models", "GENERIC_METRICS", "env_build", "plugin_warnings", "suite_metrics_of", "EnvSpecError",
 ]
 
 # Metrics every environment gets, computed by the harness from rewards and termination.
