@@ -153,7 +153,7 @@ def _save_error(results: str, result) -> str:
         path.write_text(result.error, encoding="utf-8")
     except OSError:
         return "(the full traceback could not be saved)"
-    return f"cat {path}"
+    return f"cat {path.resolve()}"
 
 
 def run_suite(suite_path: str, model_ref: str, options: ExecutionOptions, *, log: TextIO = sys.stderr):
