@@ -59,22 +59,31 @@ def test_adapter_typo_is_named_with_its_entry_point_and_distribution(tmp_path, s
 # 2. ------------------------------------------------------------- agent code is part of the run key
 
 
+def _code_column(tmp_path, site) -> str:
+    out = simtest_cli("models", cwd=tmp_path, site=site).stdout.splitlines()
+    assert out[0].split()[:3] == ["model", "digest", "code"]
+    (row,) = [ln for ln in out if ln.startswith("toyagent@1.0")]
+    return row.split()[2]
+
+
 def test_editing_the_agent_code_gives_a_new_run(tmp_path, site):
     suite = write_suite(tmp_path, "CartPole-v1", seeds=2)
-    model = str(tmp_path / "toyagent-1.0.yaml")
-    args = ("run", "--suite", str(suite), "--model", model, "--executor", "local")
+    (tmp_path / "models").mkdir()
+    model = tmp_path / "models" / "toyagent-1.0.yaml"  # ./models: listed by `simtest models`
+    (tmp_path / "toyagent-1.0.yaml").rename(model)
+    args = ("run", "--suite", str(suite), "--model", "toyagent@1.0", "--executor", "local")
     first = simtest_cli(*args, cwd=tmp_path, site=site)
     assert first.returncode == 0, first.stderr
     assert "toyagent@1.0: running 2 cases" in first.stderr
     again = simtest_cli(*args, cwd=tmp_path, site=site)
     assert "all 2 cases already stored" in again.stderr and "(reused)" in again.stderr
+    code_before = _code_column(tmp_path, site)
     agent = site / "toyagent.py"
     agent.write_text(agent.read_text().replace("return 0", "return 1"))  # the controller changed
     edited = simtest_cli(*args, cwd=tmp_path, site=site)
     assert edited.returncode == 0, edited.stderr
     assert "toyagent@1.0: running 2 cases" in edited.stderr, edited.stderr
-    models = simtest_cli("models", cwd=tmp_path, site=site)
-    assert "code" in models.stdout.splitlines()[0]
+    assert _code_column(tmp_path, site) != code_before  # `simtest models` shows the new code digest
 
 
 # 3. ------------------------------------------------------------- a broken plugin breaks one thing
