@@ -146,16 +146,42 @@ def _module_name(path: Path, root_module: str, root_dir: Path) -> str:
 
 
 @lru_cache(maxsize=1)
-def _dists_by_top_level() -> dict[str, tuple[str, ...]]:
+def _top_level_index() -> dict[str, list]:
+    """Top-level import name -> Distribution objects, from `top_level.txt` (cheap: one small
+    file per distribution, no metadata parsing); see `_dists_of`."""
+    out: dict[str, list] = {}
+    for dist in metadata.distributions():
+        for top in (dist.read_text("top_level.txt") or "").split():
+            out.setdefault(top, []).append(dist)
+    return out
+
+
+@lru_cache(maxsize=1)
+def _all_dists_by_top_level() -> dict[str, tuple[str, ...]]:
     return {k: tuple(sorted(set(v))) for k, v in metadata.packages_distributions().items()}
+
+
+@lru_cache(maxsize=None)
+def _dists_of(top: str) -> tuple[str, ...]:
+    """The distributions providing a top-level module: top_level.txt, then a distribution of
+    that name, then `packages_distributions()` (which reads every RECORD: slow) as a last resort."""
+    found = _top_level_index().get(top)
+    if found:
+        return tuple(sorted({d.metadata["Name"] for d in found}))
+    for name in (top, top.replace("_", "-")):
+        try:
+            metadata.version(name)
+            return (name,)
+        except metadata.PackageNotFoundError:
+            pass
+    return _all_dists_by_top_level().get(top, ())
 
 
 def distribution_versions(top_levels: Iterable[str]) -> list[str]:
     """`dist==version` for the installed distributions that provide these top-level modules."""
-    dists = _dists_by_top_level()
     out = set()
     for top in top_levels:
-        for d in dists.get(top, ()):
+        for d in _dists_of(top):
             try:
                 out.add(f"{d}=={metadata.version(d)}")
             except metadata.PackageNotFoundError:
