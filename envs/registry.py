@@ -13,6 +13,7 @@ def simtest_envs() -> dict[str, dict]:
             "episode_metrics": "simtest_envs.driving.metrics:episode_metrics",
             "configure": "reset_options",
             "views": {"topdown": "render_topdown", "camera": "render_camera"},
+            "failure_views": ["camera", "topdown"],
         },
         "simtest/RecsysSession-v0": {
             "entry_point": "simtest_envs.recsys.env:RecsysSessionEnv",

@@ -108,8 +108,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         print("no model manifests found (searched $SIMTEST_MODELS, ./models and the shipped models)")
         return EXIT_PASS
     width = max(len(m.label) for m in models)
+    print(f"{'model':<{width}}  {'digest':<12}  {'code':<12}  entry point  trained on")
     for m in models:
-        print(f"{m.label:<{width}}  {m.digest[:12]}  {m.entry_point}  {m.trained_on}")
+        code = m.code_digest[:12] or "not found"
+        print(f"{m.label:<{width}}  {m.digest[:12]}  {code:<12}  {m.entry_point}  {m.trained_on}")
     return EXIT_PASS
 
 
@@ -299,12 +301,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", metavar="FILE", help="also write a GIF of the episode")
     p.set_defaults(func=_lazy("simtest.replay", "cmd_replay"))
 
+    p = sub.add_parser("check-env", help="check an env against the contract: spec, gymnasium check_env, "
+                                         "metrics, params, views, replay")
+    p.add_argument("env_id", help="a simtest.envs id, a gymnasium id or module:EnvId")
+    p.add_argument("--episodes", type=int, default=3, help="seeded random-agent episodes (default: %(default)s)")
+    p.add_argument("--horizon", type=int, default=40, help="steps per episode at most (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_lazy("simtest.execution.checkenv", "cmd_check_env"))
+
     p = sub.add_parser("check-determinism", help="rerun cases twice and report the first divergent step")
     p.add_argument("--suite", required=True)
     p.add_argument("--model", required=True, metavar="REF")
     p.add_argument("--sample", type=int, default=5, help="number of cases to check (default: %(default)s)")
     p.set_defaults(func=_lazy("simtest.replay", "cmd_check_determinism"))
     return parser
+
+
+def _print_plugin_warnings() -> None:
+    """Broken `simtest.envs` plugins, one line each, when this command read the registry. Commands
+    that need one of their envs fail with exit 2; the others work, and say so here."""
+    registry = sys.modules.get("simtest.contract.registry")
+    if registry is None:
+        return
+    for line in registry.plugin_warnings():
+        print(f"simtest: warning: {line}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -323,6 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_PASS
+    finally:
+        _print_plugin_warnings()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 from simtest.contract import registry
-from simtest.core.errors import UsageError
+from simtest.core.errors import ConfigurationError, UsageError
 from simtest.contract.registry import ModelRef
 from simtest.authoring.sampling import plan
 from simtest.contract.cases import Case
@@ -21,6 +21,9 @@ from simtest.authoring.spec import LoadedSuite, load_suite
 __all__ = ["ExecutionOptions", "run_suite", "run_cases", "gate", "compare_runs", "GateOutcome"]
 
 DEFAULT_RESULTS = ".simtest/results"
+# A run stops when its first cases all fail with one configuration error (making or configuring
+# the env): the rest would fail the same way.
+EARLY_STOP_AFTER = 5
 
 
 @dataclass(frozen=True)
@@ -54,10 +57,8 @@ def suite_env_build(loaded: LoadedSuite) -> str:
 
 
 def suite_metrics(loaded: LoadedSuite) -> dict[str, dict]:
-    out: dict[str, dict] = {}
-    for env in sorted({s.env for s in loaded.scenarios}):
-        out.update(registry.env_info(env).metrics)
-    return out
+    """The metrics of the suite's envs; two envs declaring one name differently is an error."""
+    return registry.suite_metrics_of({s.env for s in loaded.scenarios})
 
 
 def run_cases(
@@ -71,7 +72,8 @@ def run_cases(
 ):
     """Run the cases of `cases` that the model's stored run lacks; return the Run.
     Reuse: a run is keyed by suite, model digest and env build, so unchanged baselines cost nothing."""
-    from simtest.execution.progress import Progress
+    from simtest.contract.results import error_signature
+    from simtest.execution.progress import ErrorDigest, Progress
     from simtest.execution.store import RunStore
 
     store = RunStore(options.results)
@@ -90,16 +92,68 @@ def run_cases(
     own = executor is None
     executor = executor or options.make_executor()
     progress = Progress(len(missing), quiet=options.quiet, stream=log, label=model.label)
+    errors = ErrorDigest()
+    # Configuration errors are held back until something else arrives: if the first cases all fail
+    # alike, the run stops and stores none of them, so that a re-run after the fix runs them.
+    pending: list = []
+    watching, stopped = True, False
     try:
         with run.writer() as writer:
             for result in executor.run(missing, model):
-                writer.add(result)
                 progress.update(result)
+                errors.add(result)
+                if watching and result.error_kind:
+                    pending.append(result)
+                    if len({error_signature(r.error) for r in pending}) > 1:
+                        watching = False
+                    elif len(pending) >= min(EARLY_STOP_AFTER, len(missing)):
+                        stopped = True
+                        break
+                    else:
+                        continue
+                watching = False
+                for r in pending + [result]:
+                    writer.add(r)
+                pending = []
+            if not stopped:
+                for r in pending:
+                    writer.add(r)
     finally:
         progress.close(where=str(run.path))
         if own:
             executor.close()
+    if errors.kinds:
+        model_arg = model.manifest or model.label
+        unstored = {id(r) for r in pending} if stopped else set()
+
+        def see_rest(r) -> str:
+            if id(r) in unstored:
+                return _save_error(options.results, r)
+            return f"simtest replay {r.case.case_id} --model {model_arg} --run {run.path}"
+
+        print("\n".join(errors.lines(see_rest)), file=log)
+    if stopped:
+        first = pending[0]
+        raise ConfigurationError(
+            f"{model.label}: the first {len(pending)} cases all failed the same way while making or configuring "
+            f"env {first.case.env} ({error_signature(first.error)}); stopped without running the other "
+            f"{len(missing) - len(pending)} and stored none of them. This is a mistake in the scenario's params, "
+            "the env's registry entry or its adapter, not infrastructure: fix it and run the same command again")
     return run
+
+
+def _save_error(results: str, result) -> str:
+    """Write a full traceback that no stored row keeps; return the command that shows it."""
+    import tempfile
+
+    root = Path(results) / "errors" if "://" not in results else Path(tempfile.gettempdir()) / "simtest-errors"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        path = root / f"{result.case.case_id}.txt"
+        path.write_text(result.error, encoding="utf-8")
+    except OSError:
+        return "(the full traceback could not be saved)"
+    return f"cat {path.resolve()}"
 
 
 def run_suite(suite_path: str, model_ref: str, options: ExecutionOptions, *, log: TextIO = sys.stderr):
@@ -220,10 +274,7 @@ def compare_runs(candidate_dir: str, baseline_dir: str, reference_dir: str | Non
     if reference_dir:
         runs["reference"] = open_run_path(reference_dir)
     frames = {role: run.read() for role, run in runs.items()}
-    envs = sorted(set(frames["candidate"]["env"]))
-    metrics: dict[str, dict] = {}
-    for env in envs:
-        metrics.update(registry.env_info(env).metrics)
+    metrics = registry.suite_metrics_of(set(frames["candidate"]["env"]))
     # the policy: --policy, else the one the candidate run was gated with, else the built-in one
     recorded = (runs["candidate"].manifest.get("extra") or {}).get("policy")
     policy_file = policy_path or (recorded if recorded and Path(recorded).is_file() else None)

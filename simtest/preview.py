@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from simtest.execution.envadapter import rendering_adapter
+from simtest.execution.frames import PANEL, compose, panels
 from simtest.core.errors import UsageError, did_you_mean
 
-__all__ = ["parse_sets", "preview_case", "render_scene", "render_rollout", "compose", "write_image",
+__all__ = ["parse_sets", "preview_case", "render_scene", "render_rollout", "frame", "write_image",
            "write_video", "cmd_preview"]
 
-PANEL = 256  # px: the height every panel is scaled to
 MAX_FRAMES = 80  # per GIF
 
 
@@ -82,59 +82,16 @@ def preview_case(scenario: Any, overrides: dict[str, Any], seed: int):
 # --------------------------------------------------------------------------- frames
 
 
-def frame_panels(adapter: Any, observation: Any, size: int = PANEL) -> list[tuple[str, Any]]:
-    """(label, uint8 HxWx3 image) for every view the env offers, plus the agent's own image input."""
-    import numpy as np
-
-    panels: list[tuple[str, Any]] = []
-    names = [n for n, _ in adapter.info.views] or ["topdown"]
-    for name in sorted(names, key=lambda n: (n != "topdown", n)):
-        try:
-            try:
-                img = adapter.view(name, size=size) if adapter.info.views else adapter.view(name)
-            except TypeError:  # a view method without a size argument
-                img = adapter.view(name)
-        except Exception as exc:  # noqa: BLE001 - the env's renderer; say which and why
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UsageError(f'{adapter.info.id} cannot render its "{name}" view: {first}') from None
-        if img is not None:
-            panels.append((name, np.asarray(img)))
-    image = observation.get("image") if isinstance(observation, dict) else None
-    if image is not None and getattr(image, "ndim", 0) == 3:
-        panels.append((f"agent input {image.shape[1]}x{image.shape[0]}", np.asarray(image)))
-    return panels
-
-
-def compose(panels: Sequence[tuple[str, Any]], height: int = PANEL, labels: bool = True):
-    """Panels scaled to one height (nearest neighbour: pixels stay pixels), side by side, each
-    with its label above it."""
-    import numpy as np
-    from PIL import Image, ImageDraw
-
-    if not panels:
-        raise UsageError("the env offers no views to render (no `views` in its registry entry and render() "
-                         'returned nothing); give it render_mode="rgb_array" support or register views')
-    strip = 18 if labels else 0
-    scaled = []
-    for label, img in panels:
-        arr = np.asarray(img)
-        if arr.ndim == 2:
-            arr = np.stack([arr] * 3, axis=-1)
-        arr = arr[..., :3].astype(np.uint8)
-        h, w = arr.shape[:2]
-        im = Image.fromarray(arr).resize((max(1, round(w * height / h)), height), Image.NEAREST)
-        scaled.append((label, im))
-    gap = 4
-    width = sum(im.width for _, im in scaled) + gap * (len(scaled) - 1)
-    canvas = Image.new("RGB", (width, height + strip), (32, 32, 32))
-    draw = ImageDraw.Draw(canvas)
-    x = 0
-    for label, im in scaled:
-        canvas.paste(im, (x, strip))
-        if labels:
-            draw.text((x + 4, 3), label, fill=(235, 235, 235))
-        x += im.width + gap
-    return np.asarray(canvas)
+def frame(adapter: Any, observation: Any, height: int = PANEL, *, with_labels: bool = False) -> Any:
+    """Every declared view (or render()) and the agent's image input, side by side, labelled
+    (and the labels too, with `with_labels`)."""
+    try:
+        items = panels(adapter, observation, size=height)
+        image = compose(items, height)
+        return (image, [label for label, _ in items]) if with_labels else image
+    except ValueError as exc:
+        raise UsageError(f"{exc}; the env offers no usable views: give it render_mode=\"rgb_array\" support "
+                         "or declare `views` in its registry entry") from None
 
 
 def write_image(path: Path, image: Any) -> None:
@@ -183,8 +140,7 @@ def render_scene(case: Any) -> tuple[Any, list[str]]:
     try:
         env_seed, _ = episode_seeds(case.seed)
         obs, _ = adapter.reset(case.params, case.params_json, env_seed)
-        panels = frame_panels(adapter, obs)
-        return compose(panels), [label for label, _ in panels]
+        return frame(adapter, obs, with_labels=True)
     finally:
         adapter.close()
 
@@ -224,14 +180,14 @@ def render_rollout(case: Any, model_ref: str | None, *, max_steps: int | None = 
         else:
             agent = ZeroAgent(adapter.env.action_space)
         agent.reset(agent_seed)
-        frames = [compose(frame_panels(adapter, obs, size=height), height=height)]
+        frames = [frame(adapter, obs, height)]
         steps, total, ended = 0, 0.0, "horizon"
         limit = min(case.horizon, max_steps) if max_steps else case.horizon
         while steps < limit:
             obs, reward, terminated, truncated, _ = adapter.step(agent.act(obs))
             steps += 1
             total += float(reward)
-            frames.append(compose(frame_panels(adapter, obs, size=height), height=height))
+            frames.append(frame(adapter, obs, height))
             if terminated or truncated:
                 ended = "terminated" if terminated else "truncated"
                 break

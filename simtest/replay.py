@@ -285,6 +285,9 @@ def replay_case(case_id: str, model_ref: str, *, run: str | None = None, results
     lines.append(f"replayed with {model.label}: {first.outcome.value}, {first.steps} steps, "
                  f"trace digest {first.trace_digest or '-'}")
     lines += _metric_table(first, row)
+    if first.error:
+        lines.append(f"{first.outcome.value} of the replay:")
+        lines += ["  " + ln for ln in first.error.rstrip().splitlines()]
     report = ReplayReport(case_id, identical=not diffs)
     if not diffs:
         lines.append("IDENTICAL: outcome, steps, every metric and the trace digest equal the stored row")
@@ -341,7 +344,7 @@ def _fmt(v: Any) -> str:
 
 
 def _write_video(model: Any, case: Any, path: Path) -> str:
-    from simtest.preview import compose, frame_panels, write_video
+    from simtest.preview import frame, write_video
 
     frames: list = []
     problem: list[str] = []
@@ -350,7 +353,7 @@ def _write_video(model: Any, case: Any, path: Path) -> str:
         if problem:
             return
         try:
-            frames.append(compose(frame_panels(adapter, obs, size=192), height=192))
+            frames.append(frame(adapter, obs, 192))
         except UsageError as exc:
             problem.append(str(exc))
 

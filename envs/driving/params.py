@@ -75,6 +75,7 @@ PARAMS: dict[str, dict[str, Any]] = {
         "doc": "standard deviation of gaussian pixel noise, drawn from the camera-noise stream",
     },
     "surface_friction": {
+        "observable": False,  # acts during the episode, not on the initial scene
         "type": "float", "min": 0.1, "max": 1.5, "default": 0.8, "unit": "",
         "doc": "tyre-ground friction coefficient (0.8 dry asphalt, 0.3 wet, 0.1 ice)",
     },
@@ -83,10 +84,12 @@ PARAMS: dict[str, dict[str, Any]] = {
         "doc": "the goal is reached when the car's reference point comes this close to it",
     },
     "arena_margin": {
+        "observable": False,  # acts during the episode, not on the initial scene
         "type": "float", "min": 1.0, "max": 10.0, "default": 3.0, "unit": "m",
         "doc": "the car is off course (episode ends) when farther than this from the start-goal segment",
     },
     "max_steps": {
+        "observable": False,  # acts during the episode, not on the initial scene
         "type": "int", "min": 10, "max": 2000, "default": 150, "unit": "control steps (0.1 s)",
         "doc": "horizon: the episode is truncated after this many control steps",
     },

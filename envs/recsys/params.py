@@ -37,6 +37,7 @@ PARAMS: dict[str, dict[str, Any]] = {
                "give a few strong interests, large values spread interest evenly",
     },
     "drift_rate": {
+        "observable": False,  # acts during the episode, not on the initial scene
         "type": "float", "min": 0.0, "max": 1.0, "default": 0.05, "unit": "per click",
         "doc": "feedback loop: after a click on topic t, interests <- (1 - drift_rate) * interests "
                "+ drift_rate * onehot(t)",
@@ -46,20 +47,24 @@ PARAMS: dict[str, dict[str, Any]] = {
         "doc": "standard deviation of the documents' latent quality (drives engagement, not clicks)",
     },
     "popularity_bias": {
+        "observable": False,  # acts during the episode, not on the initial scene
         "type": "float", "min": 0.0, "max": 6.0, "default": 2.0, "unit": "utility",
         "doc": "weight of a document's popularity (0..1) in the user's click utility; popularity is "
                "independent of quality, so a high bias makes click-bait possible",
     },
     "satiation": {
+        "observable": False,  # acts during the episode, not on the initial scene
         "type": "float", "min": 0.0, "max": 5.0, "default": 0.4, "unit": "",
         "doc": "engagement penalty per unit of topic fatigue (fatigue decays by 0.7 per step and "
                "grows by 1 per consumed document of that topic): repetitive slates bore the user",
     },
     "no_click_utility": {
+        "observable": False,  # acts during the episode, not on the initial scene
         "type": "float", "min": -5.0, "max": 10.0, "default": 4.5, "unit": "utility",
         "doc": "utility of the no-click option in the conditional logit choice model",
     },
     "engagement_noise": {
+        "observable": False,  # acts during the episode, not on the initial scene
         "type": "float", "min": 0.0, "max": 0.5, "default": 0.05, "unit": "",
         "doc": "standard deviation of gaussian noise on the engagement of a click (clipped to [0, 1])",
     },
@@ -73,6 +78,7 @@ PARAMS: dict[str, dict[str, Any]] = {
         "doc": "documents shown per step: the first slate_size entries of the action",
     },
     "max_steps": {
+        "observable": False,  # acts during the episode, not on the initial scene
         "type": "int", "min": 1, "max": 1000, "default": 50, "unit": "steps",
         "doc": "horizon: the session is truncated after this many steps unless the user churns first",
     },

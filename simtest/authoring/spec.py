@@ -444,7 +444,7 @@ def _raw_env_problems(doc: yamlio.Located) -> list[Problem]:
         return []
     try:
         info = registry.env_info(data["env"])
-    except registry.UnknownEnvError as exc:
+    except (registry.UnknownEnvError, registry.EnvSpecError) as exc:
         return [doc.problem(("env",), str(exc))]
     try:
         declared = info.params
@@ -569,7 +569,7 @@ def validate_against_env(scenario: Scenario, doc: yamlio.Located | None = None) 
 
     try:
         info = registry.env_info(scenario.env)
-    except registry.UnknownEnvError as exc:
+    except (registry.UnknownEnvError, registry.EnvSpecError) as exc:
         return [problem(("env",), str(exc))]
     problems: list[Problem] = []
     try:

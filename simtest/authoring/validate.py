@@ -72,13 +72,10 @@ def validate_file(path: Path) -> list[Problem]:
             return _suite_problems(path)
         if kind == "policy":
             from simtest.contract.policy import load_policy
-            from simtest.contract.registry import env_ids, env_info
+            from simtest.contract.registry import env_ids, suite_metrics_of
 
             # metric names are checked against every metric any simtest env declares
-            declared: dict = {}
-            for env in env_ids():
-                declared.update(env_info(env).metrics)
-            load_policy(path, declared)
+            load_policy(path, suite_metrics_of(env_ids()))
         elif kind == "model":
             from simtest.contract.registry import load_manifest
 

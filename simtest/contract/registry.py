@@ -1,6 +1,7 @@
 """Things referred to by name. Environments (entry point group `simtest.envs`, plus any
 gymnasium id), model versions (`name@version` manifests under the model search path), and
-`module:attr` references, all resolved lazily so a Ray worker can resolve them itself."""
+`module:attr` references. Env entries become checked `EnvSpec` values when the registry is first
+read; a broken plugin is recorded, not raised, so that commands that do not need its envs work."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import hashlib
 import importlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
@@ -15,88 +17,95 @@ from pathlib import Path
 from typing import Any
 
 from simtest.core import yamlio
-from simtest.core.errors import ManifestError, ModelError, Problem, UnknownEnvError, UnknownModelError, did_you_mean
+from simtest.core.errors import (EnvSpecError, ManifestError, ModelError, Problem, UnknownEnvError,
+                                 UnknownModelError, did_you_mean)
+from simtest.contract.envspec import GENERIC_METRICS as _GENERIC, EnvSpec, merged_metrics, resolve_ref
 
 __all__ = [
-    "EnvInfo", "ModelRef", "UnknownEnvError", "env_info", "env_ids", "resolve", "resolve_model",
-    "list_models", "GENERIC_METRICS", "env_build",
+    "EnvInfo", "EnvSpec", "ModelRef", "UnknownEnvError", "env_info", "env_ids", "resolve", "resolve_model",
+    "list_models", "GENERIC_METRICS", "env_build", "plugin_warnings", "suite_metrics_of", "EnvSpecError",
 ]
 
 # Metrics every environment gets, computed by the harness from rewards and termination.
-GENERIC_METRICS: dict[str, dict] = {
-    "episode_return": {"kind": "continuous", "better": "higher", "time_like": False, "doc": "sum of rewards"},
-    "episode_length": {"kind": "continuous", "better": "higher", "time_like": False, "doc": "control steps"},
-    "terminated": {"kind": "binary", "better": "higher", "time_like": False, "doc": "1 if the env terminated"},
-}
+GENERIC_METRICS: dict[str, dict] = {k: v.model_dump() for k, v in _GENERIC.items()}
 
-
-def resolve(ref: str) -> Any:
-    """Import `module:attr` (attr may be dotted)."""
-    module_name, _, attr = ref.partition(":")
-    if not module_name or not attr:
-        raise ValueError(f'"{ref}" is not a reference of the form "module:attribute"')
-    obj: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
+EnvInfo = EnvSpec  # the former name of the env record
+resolve = resolve_ref
+GROUP = "simtest.envs"
 
 
 @dataclass(frozen=True)
-class EnvInfo:
-    """What simtest knows about an environment id. Strings only: cheap to pickle."""
+class _Registry:
+    specs: dict[str, EnvSpec]
+    bad: dict[str, EnvSpecError]  # env id -> why its entry is unusable
+    broken: tuple[str, ...]  # one line per plugin entry point that could not be read
 
-    id: str
-    entry_point: str | None = None
-    params_ref: str | None = None
-    metrics_ref: str | None = None
-    episode_metrics: str | None = None
-    configure: str = "make_kwargs"  # or "reset_options"
-    views: tuple = ()
-    adapter: str | None = None
-    package: str | None = None  # top-level package that implements the env (for env_build)
 
-    @property
-    def params(self) -> dict | None:
-        """Declared parameters, or None for envs that declare none (anything goes to make())."""
-        return dict(resolve(self.params_ref)) if self.params_ref else None
-
-    @property
-    def metrics(self) -> dict[str, dict]:
-        declared = dict(resolve(self.metrics_ref)) if self.metrics_ref else {}
-        return {**GENERIC_METRICS, **declared}
+def _describe(ep: Any) -> str:
+    dist = getattr(ep, "dist", None)
+    who = f"distribution {dist.name} {dist.version}" if dist is not None else "an unknown distribution"
+    return f'{GROUP} entry point "{ep.name} = {ep.value}" of {who}'
 
 
 @lru_cache(maxsize=1)
-def _simtest_envs() -> dict[str, EnvInfo]:
-    out: dict[str, EnvInfo] = {}
-    for ep in metadata.entry_points(group="simtest.envs"):
-        table = ep.load()
-        table = table() if callable(table) else table
+def _registry() -> _Registry:
+    specs: dict[str, EnvSpec] = {}
+    bad: dict[str, EnvSpecError] = {}
+    broken: list[str] = []
+    for ep in sorted(metadata.entry_points(group=GROUP), key=lambda e: (e.name, e.value)):
+        source = _describe(ep)
+        try:
+            table = ep.load()
+            table = table() if callable(table) else table
+            if not isinstance(table, dict):
+                raise TypeError(f"it returned a {type(table).__name__}, expected a dict env id -> entry")
+        except Exception as exc:  # noqa: BLE001 - a third-party plugin: report it in one line
+            lines = str(exc).strip().splitlines()
+            broken.append(f"{source} is broken: {type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+                          + "; reinstall or uninstall that distribution")
+            continue
         for env_id, entry in table.items():
-            entry = dict(entry)
-            out[env_id] = EnvInfo(
-                id=env_id,
-                entry_point=entry.get("entry_point"),
-                params_ref=entry.get("params"),
-                metrics_ref=entry.get("metrics"),
-                episode_metrics=entry.get("episode_metrics"),
-                configure=entry.get("configure", "make_kwargs"),
-                views=tuple(sorted(dict(entry.get("views", {})).items())),
-                adapter=entry.get("adapter"),
-                package=ep.value.split(".")[0].split(":")[0],
-            )
-    return out
+            if env_id in specs or env_id in bad:
+                broken.append(f'{source} declares env "{env_id}" again; the first declaration is used')
+                continue
+            try:
+                specs[env_id] = EnvSpec.from_entry(str(env_id), entry, source)
+            except EnvSpecError as exc:
+                bad[env_id] = exc
+    return _Registry(specs, bad, tuple(broken))
+
+
+def plugin_warnings() -> list[str]:
+    """One line per broken plugin or unusable env entry, if the registry has been read (it is
+    not read just for this)."""
+    if not _registry.cache_info().currsize:
+        return []
+    reg = _registry()
+    return list(reg.broken) + [f'env "{k}" is unusable: {v.problems[0]}' + (f" (+{len(v.problems) - 1} more)"
+                                                                       if len(v.problems) > 1 else "")
+                               for k, v in sorted(reg.bad.items())]
 
 
 def env_ids() -> list[str]:
-    return sorted(_simtest_envs())
+    """The env ids declared through `simtest.envs` (usable ones)."""
+    return sorted(_registry().specs)
 
 
-def env_info(env_id: str) -> EnvInfo:
+_suggested: set[str] = set()  # ids that only a `module:` prefix registers: keep asking for it
+
+
+@lru_cache(maxsize=None)
+def _gymnasium_spec(env_id: str) -> EnvSpec:
+    return EnvSpec.for_gymnasium(env_id)
+
+
+def env_info(env_id: str) -> EnvSpec:
     """Look up an env id: simtest-declared envs first, then gymnasium's registry."""
-    envs = _simtest_envs()
-    if env_id in envs:
-        return envs[env_id]
+    reg = _registry()
+    if env_id in reg.specs:
+        return reg.specs[env_id]
+    if env_id in reg.bad:
+        raise reg.bad[env_id]
     import gymnasium  # moderate import; only for ids simtest does not declare
 
     if ":" in env_id:  # gymnasium's "module:EnvId": importing the module registers the id
@@ -107,34 +116,59 @@ def env_info(env_id: str) -> EnvInfo:
             raise UnknownEnvError(f'env id "{env_id}": cannot import module "{module}" ({exc}); '
                                   "install it or fix the module name") from None
         if bare in gymnasium.envs.registry:
-            return EnvInfo(id=env_id)
-    gym_ids = set(gymnasium.envs.registry)
-    if env_id in gym_ids:
-        return EnvInfo(id=env_id)
-    known = sorted(set(envs) | gym_ids)
-    raise UnknownEnvError(f'unknown env id "{env_id}"{did_you_mean(env_id, known)}; '
-                          f"simtest envs: {', '.join(sorted(envs)) or 'none'} (any registered gymnasium id also works)")
+            return _gymnasium_spec(env_id)
+    if env_id in gymnasium.envs.registry and env_id not in _suggested:
+        return _gymnasium_spec(env_id)
+    hint = _module_hint(env_id)
+    if hint:
+        _suggested.add(env_id)
+        suggestion = (f' (did you mean "{hint}"? importing module {hint.split(":")[0]} registers it; '
+                      "write the module prefix so that every worker imports it)")
+    else:
+        suggestion = did_you_mean(env_id, sorted(set(reg.specs) | set(gymnasium.envs.registry)))
+    broken = "".join(f"; note: {b}" for b in reg.broken)
+    raise UnknownEnvError(f'unknown env id "{env_id}"{suggestion}; simtest envs: '
+                          f"{', '.join(sorted(reg.specs)) or 'none'} (any registered gymnasium id also works)"
+                          + broken)
 
 
-@lru_cache(maxsize=None)
-def env_build(env_id: str) -> str:
-    """A hash of the code and versions that determine an env's behaviour. Stored runs are reused
-    only when it is unchanged."""
-    info = env_info(env_id)
-    h = hashlib.sha256(env_id.encode())
-    for dist in ("gymnasium", "pybullet", "numpy"):
+_GENERIC_TOKENS = {"env", "envs", "gym", "gymnasium", "simtest", "test", "tests"}
+
+
+def _module_hint(env_id: str) -> str | None:
+    """`module:EnvId` when an importable module whose name matches the id registers it."""
+    if ":" in env_id:
+        return None
+    import pkgutil
+
+    import gymnasium
+
+    bare = env_id.rsplit("/", 1)[-1]
+    stem = re.sub(r"[^a-z0-9]", "", re.sub(r"-v\d+$", "", bare).lower())
+    if len(stem) < 3:
+        return None
+    for m in sorted({m.name for m in pkgutil.iter_modules()}):
+        tokens = [t for t in re.split(r"[_\-.]", m.lower()) if len(t) >= 4 and t not in _GENERIC_TOKENS]
+        if not any(stem.startswith(t) or t in stem for t in tokens):
+            continue
         try:
-            h.update(f"{dist}={metadata.version(dist)}".encode())
-        except metadata.PackageNotFoundError:
-            pass
-    if info.package:
-        spec = importlib.util.find_spec(info.package)
-        if spec and spec.submodule_search_locations:
-            root = Path(list(spec.submodule_search_locations)[0])
-            for f in sorted(root.rglob("*.py")):
-                h.update(str(f.relative_to(root)).encode())
-                h.update(f.read_bytes())
-    return h.hexdigest()[:12]
+            importlib.import_module(m)
+        except Exception:  # noqa: BLE001 - a module that cannot be imported registers nothing
+            continue
+        if env_id in gymnasium.envs.registry:
+            return f"{m}:{env_id}"
+    return None
+
+
+def env_build(env_id: str) -> str:
+    """A hash of the code and versions that determine one env's behaviour (never its siblings').
+    Stored runs are reused only when it is unchanged."""
+    return env_info(env_id).build
+
+
+def suite_metrics_of(env_ids_: list[str] | set[str]) -> dict[str, dict]:
+    """Metric declarations of envs judged together; a clash is an EnvSpecError."""
+    return merged_metrics([env_info(e) for e in sorted(env_ids_)])
 
 
 # --------------------------------------------------------------------------- models
@@ -153,6 +187,7 @@ class ModelRef:
     manifest: str | None = None
     trained_on: str = ""
     notes: str = ""
+    code_digest: str = ""  # sha256 of the entry point's top-level package (or module) source; "" if not found
 
     @property
     def options(self) -> dict:
@@ -216,7 +251,8 @@ def load_manifest(path: str | Path) -> ModelRef:
     except ValidationError as exc:
         raise ManifestError(yamlio.pydantic_problems(exc, doc)) from None
     weights = None
-    h = hashlib.sha256(f"{m.entry_point}|{json.dumps(m.options, sort_keys=True)}".encode())
+    code = agent_code_digest(m.entry_point)
+    h = hashlib.sha256(f"{m.entry_point}|{json.dumps(m.options, sort_keys=True)}|code={code}".encode())
     if m.weights is not None:
         wpath = (path.parent / m.weights).resolve()
         if not wpath.is_file():
@@ -231,8 +267,18 @@ def load_manifest(path: str | Path) -> ModelRef:
     return ModelRef(
         name=m.name, version=m.version, entry_point=m.entry_point, weights=weights,
         digest=h.hexdigest()[:16], options_json=json.dumps(m.options, sort_keys=True),
-        manifest=str(path.resolve()), trained_on=m.trained_on, notes=m.notes,
+        manifest=str(path.resolve()), trained_on=m.trained_on, notes=m.notes, code_digest=code,
     )
+
+
+def agent_code_digest(entry_point: str) -> str:
+    """The agent's code: every `.py` file of the entry point's top-level package (or the single
+    top-level module). Editing any of them gives a new model digest, hence a new run key. Read
+    from disk, never imported; "" when the module cannot be found here (the run then fails to
+    build the agent with its own ModelError)."""
+    from simtest.contract.codetree import tree_digest
+
+    return tree_digest(entry_point.split(":")[0].split(".")[0])[:16]
 
 
 @lru_cache(maxsize=64)

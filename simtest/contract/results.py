@@ -11,7 +11,12 @@ from typing import Any
 
 from simtest.contract.cases import Case
 
-__all__ = ["Outcome", "EpisodeResult", "BASE_COLUMNS", "METRIC_PREFIX", "CHECK_PREFIX"]
+__all__ = ["Outcome", "EpisodeResult", "BASE_COLUMNS", "METRIC_PREFIX", "CHECK_PREFIX", "CONFIGURATION",
+           "error_signature"]
+
+# EpisodeResult.error_kind of an env_error raised while making or configuring the env, or by a
+# broken env contract (undeclared / missing metrics): deterministic, so never retried.
+CONFIGURATION = "configuration"
 
 METRIC_PREFIX = "metric_"
 CHECK_PREFIX = "check_"
@@ -53,6 +58,7 @@ class EpisodeResult:
     attempt: int = 1
     trace_path: str | None = None
     trace_digest: str = ""  # hash of every action, observation and reward: equal digests = same trajectory
+    error_kind: str = ""  # CONFIGURATION, or "" (transient: an env_error is retried). Not a stored column
 
     @property
     def passed(self) -> bool:
@@ -80,6 +86,24 @@ class EpisodeResult:
         for name, ok in self.checks:
             row[CHECK_PREFIX + name] = bool(ok)
         return row
+
+
+def error_signature(error: str) -> str:
+    """'ExcType at file:line in func' from a formatted traceback (the exception type plus the last
+    frame): errors with one signature are one kind. Text without a traceback is its first line."""
+    lines = [ln for ln in (error or "").strip().splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    frames = [ln.strip() for ln in lines if ln.strip().startswith('File "')]
+    last = lines[-1].strip()
+    exc_type = last.split(":", 1)[0] if frames else last
+    if not frames:
+        return exc_type[:200]
+    import re
+
+    m = re.match(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>.+)', frames[-1])
+    where = f'{m["file"]}:{m["line"]} in {m["func"]}' if m else frames[-1]
+    return f"{exc_type} at {where}"
 
 
 def case_from_row(row: dict[str, Any], horizon: int = 0, checks: tuple = ()) -> Case:

@@ -54,6 +54,20 @@ class UnknownEnvError(SimtestError, KeyError):
         return str(self.args[0])
 
 
+class EnvSpecError(SimtestError, ValueError):
+    """A `simtest.envs` entry (or the plugin that provides it) is unusable. One line per problem,
+    each naming the env, the entry point and the distribution that declared it."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = tuple(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class ConfigurationError(SimtestError, ValueError):
+    """Every case of a run failed the same way while making or configuring its env: a
+    deterministic mistake in the scenario, the env entry or its adapter, not infrastructure."""
+
+
 class ModelError(SimtestError, ValueError):
     """A model reference, manifest or checkpoint is unusable."""
 

@@ -1,5 +1,6 @@
 """How the harness drives an environment. The default adapter passes scenario params
-either per episode (`reset(options={"params": ...})`, envs that declare it) or to
+either per episode (`reset(options={<options_key>: ...})`, envs that declare
+`configure: reset_options`; the key is "params" unless the entry says `options_key`) or to
 `gymnasium.make(**params)` (any other gymnasium env: the env is re-made when params change).
 A custom adapter (registry entry `adapter: module:Class`) can configure an env after construction
 and choose the per-step signals that metrics read."""
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from simtest.contract.registry import EnvInfo, env_info, resolve
+from simtest.contract.registry import EnvSpec, env_info, resolve
 
 __all__ = ["EnvAdapter", "make_adapter", "rendering_adapter"]
 
@@ -16,7 +17,7 @@ __all__ = ["EnvAdapter", "make_adapter", "rendering_adapter"]
 class EnvAdapter:
     """Owns one env instance for a worker; reused across episodes."""
 
-    def __init__(self, info: EnvInfo):
+    def __init__(self, info: EnvSpec):
         self.info = info
         self.env: Any = None
         self._made_with: str | None = None
@@ -33,7 +34,7 @@ class EnvAdapter:
         if self.info.configure == "reset_options":
             if self.env is None:
                 self.env = self._make({})
-            return self.env.reset(seed=seed, options={"params": params})
+            return self.env.reset(seed=seed, options={self.info.options_key: params})
         if self.env is None or self._made_with != params_json:
             self.close()
             self.env = self._make(dict(params))
@@ -48,11 +49,24 @@ class EnvAdapter:
         return info
 
     def view(self, name: str, **kwargs: Any) -> Any:
-        """Render a named view (e.g. "topdown", "camera") for previews and failure videos."""
-        method = dict(self.info.views).get(name)
+        """Render a view the env declares (its registry entry's `views`), for previews and videos."""
+        method = self.info.views.get(name)
         if method is None:
-            return self.env.render() if name == "topdown" else None
+            raise ValueError(f'{self.info.id} declares no view "{name}"; views: {", ".join(self.info.views) or "none"}')
         return getattr(self.env.unwrapped, method)(**kwargs)
+
+    def views(self, names: Any = None, **kwargs: Any) -> list[tuple[str, Any]]:
+        """(name, image) for `names` (default: every declared view), or [("render", env.render())]
+        for an env that declares none. `size` and other kwargs go to view methods that accept them."""
+        if not self.info.views:
+            return [("render", self.env.render())]
+        out = []
+        for name in (tuple(self.info.views) if names is None else names):
+            try:
+                out.append((name, self.view(name, **kwargs)))
+            except TypeError:  # a view method without a size argument
+                out.append((name, self.view(name)))
+        return out
 
     def close(self) -> None:
         if self.env is not None:

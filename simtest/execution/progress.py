@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any, Callable, TextIO
 
-__all__ = ["Progress", "format_duration"]
+__all__ = ["Progress", "ErrorDigest", "format_duration"]
 
 _ORDER = ("completed", "agent_error", "timeout", "env_error")
 
@@ -150,6 +150,43 @@ class Progress:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class ErrorDigest:
+    """The first error of each distinct kind in a stream of results. A kind is the outcome plus
+    the error's signature (exception type and last frame, `contract.results.error_signature`), so
+    24 cases that fail on one typo print once, with a count."""
+
+    TAIL = 6  # traceback lines shown; the rest is one command away
+
+    def __init__(self) -> None:
+        self.kinds: dict[tuple[str, str], list] = {}  # (outcome, signature) -> [count, first result]
+
+    def add(self, result: Any) -> None:
+        from simtest.contract.results import error_signature
+
+        outcome = str(getattr(result.outcome, "value", result.outcome))
+        if outcome not in ("env_error", "agent_error") or not result.error:
+            return
+        key = (outcome, error_signature(result.error))
+        if key in self.kinds:
+            self.kinds[key][0] += 1
+        else:
+            self.kinds[key] = [1, result]
+
+    def lines(self, see_rest: Callable[[Any], str]) -> list[str]:
+        """What `run` and `gate` print: per kind a headline, the traceback tail and `see_rest(result)`."""
+        out: list[str] = []
+        for (outcome, sig), (count, first) in self.kinds.items():
+            kind = " (configuration: not retried)" if getattr(first, "error_kind", "") else ""
+            out.append(f"{outcome} in {count} case{'s' if count != 1 else ''}{kind}: {sig}")
+            text = [ln for ln in first.error.rstrip().splitlines() if ln.strip()]
+            shown = text[-self.TAIL:]
+            if len(text) > len(shown):
+                out.append("    ...")
+            out.extend("    " + ln for ln in shown)
+            out.append(f"  see the rest: {see_rest(first)}")
+        return out
 
 
 def _isatty(stream: Any) -> bool:

@@ -15,10 +15,10 @@ from simtest.execution.agents import Agent, load_agent
 from simtest.execution.envadapter import EnvAdapter, make_adapter
 from simtest.execution.metrics import evaluate_checks, generic_metrics
 from simtest.contract.registry import ModelRef, env_build, resolve
-from simtest.contract.results import EpisodeResult, Outcome
+from simtest.contract.results import CONFIGURATION, EpisodeResult, Outcome
 from simtest.contract.cases import Case
 
-__all__ = ["EpisodeWorker", "episode_seeds"]
+__all__ = ["EpisodeWorker", "episode_seeds", "episode_result"]
 
 Observer = Callable[[int, Any, Any, dict, EnvAdapter], None]
 
@@ -31,21 +31,52 @@ def episode_seeds(case_seed: int) -> tuple[int, int]:
 
 
 class _Phase:
-    """Which side raised: decides env_error (infrastructure) vs agent_error (the model)."""
+    """Which side raised: decides env_error (infrastructure) vs agent_error (the model), and
+    whether an env_error is a configuration error (making the env, or configuring it for the case
+    in its first reset: deterministic, never retried) or a transient one (stepping: retried)."""
 
-    ENV, AGENT = "env", "agent"
+    CONFIG, ENV, AGENT = "config", "env", "agent"
+
+
+def episode_result(case: Case, model: ModelRef, outcome: Outcome, *, env_build_: str | None = None,
+                   **fields: Any) -> EpisodeResult:
+    """The one place an EpisodeResult is built (the runner, the watchdog and the Ray driver).
+    `env_build_` defaults to the env's build hash ("" when the env cannot be resolved here)."""
+    if env_build_ is None:
+        try:
+            env_build_ = env_build(case.env)
+        except Exception:  # noqa: BLE001 - the row must still be written
+            env_build_ = ""
+    return EpisodeResult(case=case, model=model.name, model_version=model.version, model_digest=model.digest,
+                         outcome=outcome, env_build=env_build_, **fields)
+
+
+def metric_mismatch(spec: Any, returned: Any) -> str:
+    """What is wrong between the metrics an env declares and those its episode_metrics returned
+    ("" when they agree). Checks on a never-returned metric would fail silently, and an undeclared
+    one would be stored without a declaration, so either is an error."""
+    declared, got = set(spec.metric_decls), set(returned)
+    if declared == got:
+        return ""
+    parts = []
+    if declared - got:
+        parts.append(f"declared but never returned: {', '.join(sorted(declared - got))} (every check on them would fail)")
+    if got - declared:
+        parts.append(f"returned but not declared: {', '.join(sorted(got - declared))}")
+    return (f"{spec.id}: episode_metrics does not match the declared metrics: {'; '.join(parts)}; fix the env's "
+            f"metrics declaration or its episode_metrics (simtest check-env {spec.id} checks this)")
 
 
 class EpisodeWorker:
     """Runs cases for one model inside one process (a Ray actor or the local executor)."""
 
     def __init__(self, model: ModelRef, *, wall_timeout_s: float | None = None, step_budget: int | None = None,
-                 adapter_factory: Callable[[str], EnvAdapter] = make_adapter):
+                 adapter_factory: Callable[[str], EnvAdapter] = make_adapter, agent: Agent | None = None):
         self.model = model
         self.adapter_factory = adapter_factory  # e.g. envadapter.rendering_adapter for videos
         self.wall_timeout_s = wall_timeout_s
         self.step_budget = step_budget
-        self._agent: Agent | None = None
+        self._agent: Agent | None = agent  # given: used as is (check-env's random agent), else built from model
         self._adapters: dict[str, EnvAdapter] = {}
         self._metric_fns: dict[str, Callable | None] = {}
         self.last_step_digests: list[str] = []
@@ -76,8 +107,8 @@ class EpisodeWorker:
         digests: list[str] = []
         self.last_step_digests = digests
         terminated = False
-        phase = _Phase.ENV
-        outcome, error = Outcome.COMPLETED, ""
+        phase = _Phase.CONFIG
+        outcome, error, error_kind = Outcome.COMPLETED, "", ""
         steps = 0
         budget = self.step_budget if self.step_budget is not None else case.horizon
         adapter: EnvAdapter | None = None
@@ -87,7 +118,6 @@ class EpisodeWorker:
         try:
             adapter = self._adapter(case.env)
             env_seed, agent_seed = episode_seeds(case.seed)
-            phase = _Phase.ENV
             obs, info = adapter.reset(case.params, case.params_json, env_seed)
             infos.append(adapter.signals(info, 0.0))
             phase = _Phase.AGENT
@@ -116,7 +146,11 @@ class EpisodeWorker:
         except Exception as exc:  # noqa: BLE001 - classified below, never swallowed silently
             outcome = Outcome.AGENT_ERROR if phase == _Phase.AGENT else Outcome.ENV_ERROR
             error = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-4000:]
-            if phase == _Phase.ENV and adapter is not None:
+            if phase == _Phase.CONFIG:
+                error_kind = CONFIGURATION
+                error = (f"configuration error: making or configuring {case.env} for this case failed "
+                         f"(not retried)\n{error}")[-4000:]
+            if phase != _Phase.AGENT and adapter is not None:
                 adapter.close()  # a broken simulator is rebuilt for the next case
                 self._adapters.pop(case.env, None)
         metrics: dict[str, float] = {}
@@ -124,16 +158,19 @@ class EpisodeWorker:
             try:
                 fn = self._metric_fns.get(case.env)
                 if fn is not None and infos:
-                    metrics.update({k: float(v) for k, v in fn(infos, case.params).items()})
+                    returned = {k: float(v) for k, v in fn(infos, case.params).items()}
+                    mismatch = metric_mismatch(adapter.info, returned) if adapter is not None else ""
+                    if mismatch:
+                        outcome, error, error_kind = Outcome.ENV_ERROR, mismatch, CONFIGURATION
+                    metrics.update(returned)
                 metrics.update(generic_metrics(rewards, terminated))
             except Exception as exc:  # noqa: BLE001 - metric code belongs to the env package
                 outcome = Outcome.ENV_ERROR
                 error = "episode_metrics failed: " + "".join(traceback.format_exception_only(type(exc), exc)).strip()
         checks = evaluate_checks(case.checks, metrics) if outcome is not Outcome.ENV_ERROR else ()
-        return EpisodeResult(
-            case=case, model=self.model.name, model_version=self.model.version, model_digest=self.model.digest,
-            outcome=outcome, metrics=tuple(sorted(metrics.items())), checks=checks, steps=steps,
-            wall_s=time.perf_counter() - t0, error=error, env_build=env_build(case.env), attempt=attempt,
+        return episode_result(
+            case, self.model, outcome, metrics=tuple(sorted(metrics.items())), checks=checks, steps=steps,
+            wall_s=time.perf_counter() - t0, error=error, attempt=attempt, error_kind=error_kind,
             trace_digest=digests[-1] if digests else "",
         )
 

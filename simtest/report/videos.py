@@ -1,5 +1,6 @@
-"""Replays a failing case with the episode runner and writes a small GIF of it, the
-on-board camera and the top-down view side by side (imageio and Pillow imported here, lazily)."""
+"""Replays a failing case with the episode runner and writes a small GIF of it: the views the
+env declares for failure videos (its `failure_views`, else every declared view, else `render()`),
+side by side. Frames are drawn by `simtest.execution.frames`; imageio is imported lazily."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ if TYPE_CHECKING:
     from simtest.contract.registry import ModelRef
     from simtest.contract.cases import Case
 
-__all__ = ["render_failure_gif", "RenderedGif", "compose_frame", "write_gif"]
+__all__ = ["render_failure_gif", "RenderedGif", "write_gif"]
 
 MAX_BYTES = 400_000  # a few hundred KB: small enough to embed several in report.html
 
@@ -28,7 +29,7 @@ def render_failure_gif(
     case: Case,
     model_ref: ModelRef,
     path: str | Path,
-    views: Sequence[str] = ("camera", "topdown"),
+    views: Sequence[str] | None = None,
     *,
     size: int = 160,
     max_frames: int = 40,
@@ -39,7 +40,8 @@ def render_failure_gif(
 ) -> RenderedGif:
     """Re-run `case` with `model_ref` and write a GIF of it to `path`.
 
-    A frame (the named `views`, each `size` px high, side by side, with a caption strip) is
+    A frame (`views`, default: the env's declared video views; each `size` px high, side by side,
+    with a caption strip) is
     grabbed every `every` control steps (default: a stride that doubles as needed to keep at
     most `max_frames`) and once more at the end. Rendering draws no random numbers, so the replay is the
     stored episode step for step; `result.trace_digest` says so. `worker` defaults to a fresh
@@ -51,16 +53,22 @@ def render_failure_gif(
         from simtest.execution.runner import EpisodeWorker
 
         worker = EpisodeWorker(model_ref, adapter_factory=rendering_adapter)
+    from simtest.execution.frames import draw_frame
+
     frames: list[Any] = []
     # Without `every`: grab every step, and each time max_frames are held drop every other one and
     # double the stride, so a short crash and a long timeout both get between max/2 and max frames.
     state: dict[str, Any] = {"adapter": None, "step": 0, "info": {}, "stride": every or 1}
     label = getattr(model_ref, "label", str(model_ref))
 
+    def draw(adapter: Any, step: int, info: Any) -> Any:
+        wanted = views if views is not None else (tuple(adapter.info.video_views) or None)
+        return draw_frame(adapter, views=wanted, height=size, caption=_caption(label, step, info))
+
     def observer(step: int, obs: Any, action: Any, info: dict, adapter: Any) -> None:
         state.update(adapter=adapter, step=step, info=info)
         if step % state["stride"] == 0:
-            frames.append(compose_frame([adapter.view(v, size=size) for v in views], _caption(label, step, info), size))
+            frames.append(draw(adapter, step, info))
             if every is None and len(frames) >= max_frames:
                 frames[:] = frames[1::2]  # keeps the frames at multiples of the doubled stride
                 state["stride"] *= 2
@@ -70,8 +78,7 @@ def render_failure_gif(
         adapter = state["adapter"]
         if adapter is not None and state["step"] % state["stride"] != 0:  # the last step shows how it ended
             try:
-                frames.append(compose_frame([adapter.view(v, size=size) for v in views],
-                                            _caption(label, state["step"], state["info"]), size))
+                frames.append(draw(adapter, state["step"], state["info"]))
             except Exception:  # noqa: BLE001 - an env closed after an env_error: the earlier frames still tell
                 pass
     finally:
@@ -79,7 +86,7 @@ def render_failure_gif(
             worker.close()
     if not frames:
         raise ValueError(f"case {case.case_id}: no frame to write; the episode ended before its first step "
-                         f"or env {case.env} renders none of the views {', '.join(views)}")
+                         f"or env {case.env} renders none of its views")
     out = write_gif(frames, path, fps=fps, max_bytes=max_bytes)
     return RenderedGif(path=out, frames=len(frames), size_bytes=out.stat().st_size, result=result)
 
@@ -89,41 +96,6 @@ def _caption(label: str, step: int, info: Any) -> str:
     t = info.get("t") if isinstance(info, dict) else None
     when = f"step {step}" + (f"  t={float(t):.1f}s" if isinstance(t, (int, float)) else "")
     return f"{label}  {when}" + (f"  {' '.join(flags).upper()}" if flags else "")
-
-
-def _rgb(img: Any) -> Any:
-    import numpy as np
-
-    a = np.asarray(img)
-    if a.ndim == 2:
-        a = np.repeat(a[:, :, None], 3, axis=2)
-    a = a[:, :, :3]
-    if a.dtype != np.uint8:
-        a = np.clip(a * (255.0 if a.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
-    return a
-
-
-def compose_frame(images: Sequence[Any], caption: str, height: int) -> Any:
-    """Views side by side at `height` px (aspect kept), white gaps, a caption strip on top."""
-    import numpy as np
-    from PIL import Image, ImageDraw
-
-    tiles = []
-    for img in images:
-        if img is None:
-            continue
-        pil = Image.fromarray(_rgb(img))
-        w = max(1, round(pil.width * height / pil.height))
-        tiles.append(np.asarray(pil.resize((w, height), Image.Resampling.BILINEAR)))
-    if not tiles:
-        raise ValueError("none of the requested views rendered an image")
-    gap = np.full((height, 4, 3), 255, np.uint8)
-    row = tiles[0]
-    for t in tiles[1:]:
-        row = np.concatenate([row, gap, t], axis=1)
-    strip = Image.new("RGB", (row.shape[1], 16), (255, 255, 255))
-    ImageDraw.Draw(strip).text((4, 2), caption, fill=(30, 30, 30))
-    return np.concatenate([np.asarray(strip), row], axis=0)
 
 
 def write_gif(frames: Sequence[Any], path: str | Path, *, fps: float = 8.0, max_bytes: int = MAX_BYTES) -> Path:

@@ -55,8 +55,10 @@ def report(tmp_path_factory):
     verdict = example_verdict(frames)
 
     def fake_render(case, model_ref, path, **kw):
-        pics = [videos.compose_frame([np.full((48, 48, 3), 30 * k, np.uint8), np.full((48, 48, 3), 200, np.uint8)],
-                                     f"step {k}", 48) for k in range(1, 6)]
+        from simtest.execution.frames import compose
+
+        pics = [compose([("a", np.full((48, 48, 3), 30 * k, np.uint8)), ("b", np.full((48, 48, 3), 200, np.uint8))],
+                        48, caption=f"step {k}") for k in range(1, 6)]
         p = videos.write_gif(pics, path)
         return videos.RenderedGif(p, len(pics), p.stat().st_size, None)
 

@@ -128,7 +128,8 @@ def test_ray_and_local_executors_give_identical_results(sweep):
 
 def test_sigkill_of_a_worker_mid_sweep_loses_and_duplicates_nothing(local_ray, tmp_path):
     log = tmp_path / "starts.log"
-    cases = toy.cases(40, steps=5, step_s=0.01, log=str(log))
+    # enough work left after the kill (~4 s) for the replacement actor to start on 2 loaded cores
+    cases = toy.cases(80, steps=5, step_s=0.01, log=str(log))
     results, killed = [], None
     with executor() as ex:
         for r in ex.run(cases, toy.MODEL):

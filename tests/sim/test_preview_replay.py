@@ -158,7 +158,7 @@ def test_preview_png_shows_topdown_camera_and_agent_input(in_project):
     assert main(["preview", "obstacles.yaml", "--set", "lighting=night", "--set", "n_obstacles=3",
                  "--seed", "5", "--out", "p/scene.png"]) == 0
     image = iio.imread(in_project / "p" / "scene.png")
-    assert image.shape[0] == 256 + 18 and image.shape[1] > 3 * 256  # three panels side by side
+    assert image.shape[0] == 256 + 16 and image.shape[1] > 3 * 256  # three panels under a 16 px label strip
 
 
 def test_preview_scene_depends_only_on_the_seed_and_the_set_values(in_project):

@@ -199,6 +199,7 @@ def test_registry_entry_matches_the_contract():
         "episode_metrics": "simtest_envs.driving.metrics:episode_metrics",
         "configure": "reset_options",
         "views": {"topdown": "render_topdown", "camera": "render_camera"},
+        "failure_views": ["camera", "topdown"],
     }
 
 

@@ -10,15 +10,26 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
+from simtest.execution import frames as drawing
 from simtest.report import videos, write_reports
 from simtest.report._example import example_context, example_frames, handmade_verdict
 from simtest.contract.cases import Case
 
 
+class FakeInfo:
+    id = "fake/Env-v0"
+    video_views = ("camera", "topdown")  # what the env declares for failure videos
+
+
 class FakeAdapter:
+    info = FakeInfo()
+
     def __init__(self):
         self.step = 0
         self.calls: list[tuple[str, int]] = []
+
+    def views(self, names, size=128):
+        return [(n, self.view(n, size=size)) for n in names]
 
     def view(self, name, size=128):
         self.calls.append((name, size))
@@ -66,7 +77,7 @@ def test_gif_has_a_frame_every_few_steps_plus_the_last_one_side_by_side(tmp_path
     assert r.frames == 12 and frames.shape[0] == 12
     assert frames.shape[1] == 64 + 16  # caption strip on top
     assert frames.shape[2] == 64 + 4 + 64  # camera | gap | top-down (resized to the same height)
-    assert {name for name, _ in worker.adapter.calls} == {"camera", "topdown"}
+    assert {name for name, _ in worker.adapter.calls} == {"camera", "topdown"}  # the declared video views
     assert r.result.trace_digest == "digest-1"
     assert not worker.closed  # a worker passed in belongs to the caller
 
@@ -91,7 +102,7 @@ def test_a_short_episode_still_gets_a_frame_per_step(tmp_path):
 
 def test_no_rendered_view_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="none of the requested views rendered an image"):
-        videos.compose_frame([None, None], "x", 32)
+        drawing.compose([("a", None), ("b", None)], 32, caption="x")
     with pytest.raises(ValueError, match="no frame to write"):
         videos.render_failure_gif(CASE, "m@1", tmp_path / "none.gif", worker=FakeWorker(steps=0))
 

@@ -70,3 +70,12 @@ def test_result_row_has_design_columns():
     for col in ("case_id", "scenario", "scenario_hash", "seed", "params", "tags", "model", "model_version",
                 "model_digest", "outcome", "steps", "wall_s", "error", "metric_episode_length", "check_long"):
         assert col in row
+
+
+def test_a_make_error_is_a_configuration_error_and_never_retried():
+    r, = LocalExecutor(max_env_retries=2).run([_case(no_such_kwarg=1)], _model())
+    assert r.outcome is Outcome.ENV_ERROR and r.error_kind == "configuration" and r.attempt == 1
+    assert r.error.startswith("configuration error: making or configuring simtest-test/Counter-v0")
+    assert "no_such_kwarg" in r.error
+    stepping, = LocalExecutor(max_env_retries=2).run([_case(fail_at_step=3)], _model())
+    assert stepping.error_kind == "" and stepping.attempt == 3  # a transient error is still retried

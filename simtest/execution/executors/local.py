@@ -12,7 +12,7 @@ from typing import Iterator, Sequence
 
 from simtest.contract.registry import ModelRef
 from simtest.contract.results import EpisodeResult, Outcome
-from simtest.execution.runner import EpisodeWorker
+from simtest.execution.runner import EpisodeWorker, episode_result
 from simtest.contract.cases import Case
 
 __all__ = ["LocalExecutor", "run_guarded", "HARD_TIMEOUT_GRACE_S"]
@@ -70,16 +70,8 @@ def run_guarded(worker: EpisodeWorker, case: Case, attempt: int) -> tuple[Episod
         where = "".join(traceback.format_tb(exc.__traceback__)[-3:])
         steps = len(worker.last_step_digests)
         worker.close()
-        from simtest.contract.registry import env_build
-
-        try:
-            build = env_build(case.env)
-        except Exception:  # noqa: BLE001 - the row must still be written
-            build = ""
-        return EpisodeResult(
-            case=case, model=worker.model.name, model_version=worker.model.version,
-            model_digest=worker.model.digest, outcome=Outcome.TIMEOUT, steps=steps,
-            wall_s=time.perf_counter() - t0, attempt=attempt, env_build=build,
+        return episode_result(
+            case, worker.model, Outcome.TIMEOUT, steps=steps, wall_s=time.perf_counter() - t0, attempt=attempt,
             error=(f"wall-clock watchdog: episode exceeded {limit:g} s inside a step after {steps} steps "
                    f"(interrupted; the env was rebuilt)\n{where}")[-4000:],
         ), True
@@ -103,8 +95,9 @@ class LocalExecutor:
             seen.add(case.case_id)
             attempt = 1
             result, _ = run_guarded(worker, case, attempt)
-            # Only infrastructure failures are retried, and boundedly; a model error never is.
-            while result.outcome is Outcome.ENV_ERROR and attempt <= self.max_env_retries:
+            # Only transient infrastructure failures are retried, and boundedly; a model error never
+            # is, nor a configuration error (making or configuring the env: it would fail again).
+            while result.outcome is Outcome.ENV_ERROR and not result.error_kind and attempt <= self.max_env_retries:
                 attempt += 1
                 result, _ = run_guarded(worker, case, attempt)
             yield result

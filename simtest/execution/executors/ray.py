@@ -375,8 +375,9 @@ class RayExecutor:
                 build = env_build(item.case.env)
             except Exception:  # noqa: BLE001 - the env may only be importable on the workers
                 build = ""
-        return EpisodeResult(case=item.case, model=m.name, model_version=m.version, model_digest=m.digest,
-                             outcome=outcome, error=error[-4000:], env_build=build, attempt=item.attempt)
+        from simtest.execution.runner import episode_result
+
+        return episode_result(item.case, m, outcome, error=error[-4000:], env_build_=build, attempt=item.attempt)
 
     # ------------------------------------------------------------------ the loop
 
@@ -451,7 +452,7 @@ class RayExecutor:
                 if cid not in outstanding or r.case.case_id != cid:
                     continue  # never report a case twice
                 self._env_builds.setdefault(r.case.env, r.env_build)
-                if r.outcome is Outcome.ENV_ERROR and item.attempt <= self.max_env_retries:
+                if r.outcome is Outcome.ENV_ERROR and not r.error_kind and item.attempt <= self.max_env_retries:
                     item.attempt += 1
                     retry.append(item)
                     self.stats["env_retries"] += 1
