@@ -54,6 +54,13 @@ class EnvInfo:
     views: tuple = ()
     adapter: str | None = None
     package: str | None = None  # top-level package that implements the env (for env_build)
+    signals_ref: str | None = None  # per-step info signals that STL requirements may read
+
+    @property
+    def signals(self) -> dict | None:
+        """Declared per-step signals (`name -> {"unit", "doc"}`), or None when the env declares none
+        (then requirements are checked against the episode's infos when it runs)."""
+        return dict(resolve(self.signals_ref)) if self.signals_ref else None
 
     @property
     def params(self) -> dict | None:
@@ -84,6 +91,7 @@ def _simtest_envs() -> dict[str, EnvInfo]:
                 views=tuple(sorted(dict(entry.get("views", {})).items())),
                 adapter=entry.get("adapter"),
                 package=ep.value.split(".")[0].split(":")[0],
+                signals_ref=entry.get("signals"),
             )
     return out
 

@@ -11,10 +11,11 @@ from typing import Any
 
 from simtest.contract.cases import Case
 
-__all__ = ["Outcome", "EpisodeResult", "BASE_COLUMNS", "METRIC_PREFIX", "CHECK_PREFIX"]
+__all__ = ["Outcome", "EpisodeResult", "BASE_COLUMNS", "METRIC_PREFIX", "CHECK_PREFIX", "MARGIN_PREFIX"]
 
 METRIC_PREFIX = "metric_"
 CHECK_PREFIX = "check_"
+MARGIN_PREFIX = "margin_"  # robustness of each check: > 0 held by that much, < 0 failed by that much
 
 
 class Outcome(str, enum.Enum):
@@ -29,7 +30,7 @@ class Outcome(str, enum.Enum):
 
 
 # Columns of one result row, in order; then one `metric_<name>` column per metric and one
-# `check_<name>` column per check.
+# `check_<name>` and one `margin_<name>` column per check.
 BASE_COLUMNS = (
     "case_id", "scenario", "scenario_hash", "env", "seed", "sample", "seed_index", "params", "tags",
     "model", "model_version", "model_digest", "env_build", "outcome", "passed", "steps", "wall_s",
@@ -53,6 +54,7 @@ class EpisodeResult:
     attempt: int = 1
     trace_path: str | None = None
     trace_digest: str = ""  # hash of every action, observation and reward: equal digests = same trajectory
+    margins: tuple[tuple[str, float], ...] = ()  # robustness margin of each check (NaN: none)
 
     @property
     def passed(self) -> bool:
@@ -79,6 +81,8 @@ class EpisodeResult:
             row[METRIC_PREFIX + name] = float(value) if value is not None else math.nan
         for name, ok in self.checks:
             row[CHECK_PREFIX + name] = bool(ok)
+        for name, margin in self.margins:
+            row[MARGIN_PREFIX + name] = float(margin) if margin is not None else math.nan
         return row
 
 
