@@ -568,21 +568,25 @@ def search(
             if any(xs.same_failure(space, raw["params"], f, nominal) for f in failures):
                 continue  # differs from a shrunk failure only in parameters that did not matter
             current, current_score, current_id = dict(raw["params"]), raw["score"], raw["case_id"]
-            spent = 0
-            while spent < shrink_budget:
-                variants = xs.shrink_candidates(space, current, nominal)[: max(1, shrink_budget - spent)]
-                if not variants:
-                    break
-                new = [space.case(v, index=10_000_000 + shrink_episodes + i, seed=seed, case_seed_=raw["seed"])
-                       for i, v in enumerate(variants)]
-                scored = run_and_score(new)
-                spent += len(new)
-                shrink_episodes += len(new)
-                still = [(c, s) for c, (s, row) in zip(new, scored) if s is not None and not bool(row["passed"])]
-                if not still:
-                    break
-                c, s = still[0]  # variants come simplest first
-                current, current_score, current_id = c.params, s, c.case_id
+            spent, progress = 0, True
+            while spent < shrink_budget and progress:
+                progress = False
+                variants = xs.shrink_candidates(space, current, nominal)
+                for at in range(0, len(variants), batch):  # a batch at a time, in the order given
+                    chunk = variants[at: at + min(batch, shrink_budget - spent)]
+                    if not chunk:
+                        break
+                    new = [space.case(v, index=10_000_000 + shrink_episodes + i, seed=seed, case_seed_=raw["seed"])
+                           for i, v in enumerate(chunk)]
+                    scored = run_and_score(new)
+                    spent += len(new)
+                    shrink_episodes += len(new)
+                    still = [(c, s) for c, (s, row) in zip(new, scored) if s is not None and not bool(row["passed"])]
+                    if still:
+                        c, s = min(still, key=lambda cs: space.distance(cs[0].params, nominal))
+                        current, current_score, current_id = c.params, s, c.case_id
+                        progress = True
+                        break
             mattered = tuple(d.name for d in space.dims if current[d.name] != nominal[d.name])
             failures.append(xs.Failure(raw["case_id"], raw["params"], raw["seed"], raw["score"], current_id, current,
                                        current_score, mattered))

@@ -383,29 +383,30 @@ def make_proposer(method: str, d: int, seed: int) -> Proposer:
 
 def shrink_candidates(space: SearchSpace, current: Mapping[str, Any], nominal: Mapping[str, Any],
                       *, limit: int = 16) -> list[dict]:
-    """Simpler variants of a failing case, simplest first (smallest distance to nominal): every
-    differing parameter at once at its nominal value, each one alone at nominal, and each numeric
-    one moved 1/2, 1/4, 1/8 and 1/16 of the way (a binary search toward the failure boundary). The
-    wiring runs them, keeps the simplest that still fails and asks again, until none fails or the
-    budget is spent (Hypothesis-style greedy reduction)."""
+    """Simpler variants of a failing case, in the order to try them: first every differing
+    parameter at once at its nominal value and each one alone at nominal (simplest first), then each
+    numeric one moved 1/2, 1/4, 1/8 and 1/16 of the way (a binary search toward the failure
+    boundary). The wiring runs them a batch at a time, keeps the simplest variant of the first batch
+    that still fails and asks again, until none fails or the budget is spent (Hypothesis-style
+    greedy reduction)."""
     differing = [dim for dim in space.dims if current[dim.name] != nominal[dim.name]]
-    out: list[dict] = []
     if not differing:
-        return out
+        return []
+    whole = [{**current, dim.name: nominal[dim.name]} for dim in differing]
     if len(differing) > 1:
-        out.append({**current, **{d.name: nominal[d.name] for d in differing}})
+        whole.append({**current, **{d.name: nominal[d.name] for d in differing}})
+    partial = []
     for dim in differing:
-        out.append({**current, dim.name: nominal[dim.name]})
         if dim.kind != "cat":
             for frac in (0.5, 0.25, 0.125, 0.0625):
                 moved = _toward(dim, current[dim.name], nominal[dim.name], frac)
                 if moved != current[dim.name]:
-                    out.append({**current, dim.name: moved})
+                    partial.append({**current, dim.name: moved})
     unique: list[dict] = []
-    for c in out:
+    for c in sorted(whole, key=lambda c: space.distance(c, nominal)) + sorted(partial, key=lambda c: space.distance(c, nominal)):
         if c not in unique:
             unique.append(c)
-    return sorted(unique, key=lambda c: space.distance(c, nominal))[:limit]
+    return unique[:limit]
 
 
 def _toward(dim: Dim, value: Any, target: Any, frac: float) -> Any:

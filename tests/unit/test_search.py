@@ -107,9 +107,12 @@ def test_shrink_candidates_go_toward_nominal_simplest_first():
     current = {"a": 3.6, "n": 5, "w": "fog", "k": 3.0}
     cands = xs.shrink_candidates(space, current, nominal)
     assert cands[0] == nominal  # everything at once first
-    dists = [space.distance(c, nominal) for c in cands]
-    assert dists == sorted(dists) and max(dists) < space.distance(current, nominal)
-    assert {"a": 2.8, "n": 5, "w": "fog", "k": 3.0} in cands  # halfway on a
+    whole, partial = cands[:4], cands[4:]  # then each parameter alone at nominal, then partial moves
+    assert all(sum(c[k] != current[k] for k in c) == 1 for c in whole[1:])
+    for group in (whole, partial):
+        dists = [space.distance(c, nominal) for c in group]
+        assert dists == sorted(dists) and max(dists) < space.distance(current, nominal)
+    assert {"a": 2.8, "n": 5, "w": "fog", "k": 3.0} in partial  # halfway on a
     assert xs.shrink_candidates(space, nominal, nominal) == []
 
 

@@ -22,10 +22,27 @@ PLANTED = BENCH / "searchenv" / "planted.yaml"
 
 
 def simtest(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    """The CLI in a subprocess (the slow driving test: Ray workers need PYTHONPATH)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCH), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]),
            "OPENBLAS_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "simtest.cli", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    """simtest.cli.main in this process (fast: no interpreter start per command), from tmp_path."""
+    from simtest.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(BENCH))
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        rc = main(list(args))
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, rc, out.out, out.err)
+
+    return run
 
 
 def _rows(results: Path) -> int:
@@ -34,12 +51,12 @@ def _rows(results: Path) -> int:
     return sum(len(pd.read_parquet(p)) for p in results.rglob("*.parquet"))
 
 
-def test_search_shrinks_saves_a_corpus_resumes_and_the_gate_replays_it_first(tmp_path):
+def test_search_shrinks_saves_a_corpus_resumes_and_the_gate_replays_it_first(tmp_path, cli):
     model_new = str(BENCH / "searchenv" / "idle-1.1.yaml")
     model_old = str(BENCH / "searchenv" / "idle-1.0.yaml")
-    args = ["search", "--scenario", str(PLANTED), "--model", model_new, "--budget", "40", "--executor", "local",
+    args = ["search", "--scenario", str(PLANTED), "--model", model_new, "--budget", "24", "--shrink-budget", "16", "--executor", "local",
             "--target-failures", "1", "--results", "results", "--save-corpus", "corpus", "--out", "report", "--quiet"]
-    r = simtest(*args, cwd=tmp_path)
+    r = cli(*args)
     assert r.returncode == 1, r.stdout + r.stderr  # found a failure
     assert "Traceback" not in r.stderr
     assert "FOUND:" in r.stdout and "mattered: x=" in r.stdout, r.stdout
@@ -55,24 +72,24 @@ def test_search_shrinks_saves_a_corpus_resumes_and_the_gate_replays_it_first(tmp
     assert stored >= report["first_failure"]
 
     # the same command again resumes: every proposal is found stored, nothing runs
-    r2 = simtest(*args, cwd=tmp_path)
+    r2 = cli(*args)
     assert r2.returncode == 1 and _rows(tmp_path / "results") == stored, r2.stderr
 
     # the shrunk failure replays as a failure
     replay = report["failures"][0]["replay"].split()[2]
-    r3 = simtest("replay", replay, "--model", model_new, "--run", report["run"], cwd=tmp_path)
+    r3 = cli("replay", replay, "--model", model_new, "--run", report["run"])
     assert r3.returncode in (0, 1) and "Traceback" not in r3.stderr, r3.stderr
 
     (tmp_path / "suite.yaml").write_text(textwrap.dedent(f"""\
         name: planted-smoke
         scenarios: [{PLANTED}]
         sampler: halton
-        samples: 6
+        samples: 4
         max_extra_rounds: 0
         corpus: [corpus]
         """))
-    g = simtest("gate", "--suite", "suite.yaml", "--candidate", model_new, "--baseline", model_old,
-                "--executor", "local", "--results", "results", "--out", "gate", "--quiet", cwd=tmp_path)
+    g = cli("gate", "--suite", "suite.yaml", "--candidate", model_new, "--baseline", model_old,
+                "--executor", "local", "--results", "results", "--out", "gate", "--quiet")
     assert g.returncode == 1, g.stdout + g.stderr
     corpus = json.loads((tmp_path / "gate" / "corpus.json").read_text())
     assert [c["status"] for c in corpus["cases"]] == ["newly failing"]
@@ -81,13 +98,13 @@ def test_search_shrinks_saves_a_corpus_resumes_and_the_gate_replays_it_first(tmp
     assert "## Failure corpus (run first)" in (tmp_path / "gate" / "summary.md").read_text()
     assert "newly failing" in g.stdout
 
-    back = simtest("gate", "--suite", "suite.yaml", "--candidate", model_old, "--baseline", model_new,
-                   "--executor", "local", "--results", "results", "--out", "gate2", "--quiet", cwd=tmp_path)
+    back = cli("gate", "--suite", "suite.yaml", "--candidate", model_old, "--baseline", model_new,
+                   "--executor", "local", "--results", "results", "--out", "gate2", "--quiet")
     corpus = json.loads((tmp_path / "gate2" / "corpus.json").read_text())
     assert [c["status"] for c in corpus["cases"]] == ["fixed"], back.stdout + back.stderr
 
 
-def test_search_bad_input_exits_2_without_traceback(tmp_path):
+def test_search_bad_input_exits_2_without_traceback(tmp_path, cli):
     (tmp_path / "fixed.yaml").write_text("id: bench/fixed-v1\nenv: searchenv:Planted-v0\nhorizon: 10\n"
                                          "params: {x: 0.5, y: 0.5}\nchecks: ['always(gap > 0)']\n")
     (tmp_path / "broken.yaml").write_text("id: bench/broken-v1\nenv: searchenv:Planted-v0\nhorizon: 10\n"
@@ -95,8 +112,7 @@ def test_search_bad_input_exits_2_without_traceback(tmp_path):
     model = str(BENCH / "searchenv" / "idle-1.0.yaml")
     for name, message in [("fixed.yaml", "every parameter of bench/fixed-v1 is fixed"),
                           ("broken.yaml", "broken.yaml:5:10 $.checks[0]: bad interval [5, 2]")]:
-        r = simtest("search", "--scenario", name, "--model", model, "--budget", "5", "--executor", "local",
-                    cwd=tmp_path)
+        r = cli("search", "--scenario", name, "--model", model, "--budget", "5", "--executor", "local")
         assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
