@@ -14,7 +14,10 @@ failure region to radius r + 0.1 (a regression the gate's corpus section must re
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import time
 
 import gymnasium
 import numpy as np
@@ -33,8 +36,10 @@ def true_margin(x: float, y: float) -> float:
 class PlantedEnv(gymnasium.Env):
     metadata = {"render_modes": []}
 
-    def __init__(self, x: float = 0.5, y: float = 0.5, clutter: int = 0, weather: str = "clear", render_mode=None):
+    def __init__(self, x: float = 0.5, y: float = 0.5, clutter: int = 0, weather: str = "clear", delay: float = 0.0,
+                 log: str = "", render_mode=None):
         self.x, self.y, self.clutter, self.weather = float(x), float(y), int(clutter), str(weather)
+        self.delay, self.log = float(delay), str(log)  # tests: seconds per step; a file of (pid, time) per episode
         self.observation_space = spaces.Box(-np.inf, np.inf, (2,), np.float64)
         self.action_space = spaces.Box(-1.0, 1.0, (1,), np.float64)
         self.t = 0
@@ -50,10 +55,15 @@ class PlantedEnv(gymnasium.Env):
         super().reset(seed=seed)
         self.t = 0
         self.action = 0.0
+        if self.log:
+            with open(self.log, "a") as f:
+                f.write(json.dumps({"pid": os.getpid(), "t": time.time()}) + "\n")
         return np.array([self.x, self.y]), self._info()
 
     def step(self, action):
         self.t += 1
+        if self.delay:
+            time.sleep(self.delay)
         self.action = float(np.clip(np.asarray(action, float).reshape(-1)[0], -1.0, 1.0))
         done = self.t >= STEPS - 1
         return np.array([self.x, self.y]), 0.0, done, False, self._info()
