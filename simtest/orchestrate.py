@@ -57,6 +57,10 @@ def suite_metrics(loaded: LoadedSuite) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for env in sorted({s.env for s in loaded.scenarios}):
         out.update(registry.env_info(env).metrics)
+    for s in loaded.scenarios:  # each check's robustness margin is a continuous metric the policy may gate
+        for c in s.checks:
+            out.setdefault(f"margin_{c.name}", {"kind": "continuous", "better": "higher", "time_like": False,
+                                                "doc": f"robustness margin of the check {c.expr}"})
     return out
 
 

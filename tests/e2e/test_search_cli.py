@@ -87,6 +87,12 @@ def test_search_shrinks_saves_a_corpus_resumes_and_the_gate_replays_it_first(tmp
         samples: 4
         max_extra_rounds: 0
         corpus: [corpus]
+        policy: policy.yaml
+        """))
+    # "near misses got nearer": each check's margin is a continuous metric the gate can judge
+    (tmp_path / "policy.yaml").write_text(textwrap.dedent("""        metrics:
+          passed: {margin_baseline: 0.5, margin_reference: 0.5, blocking: true}
+          margin_gap_positive: {margin_baseline: 0.05, margin_reference: 0.05, blocking: true}
         """))
     g = cli("gate", "--suite", "suite.yaml", "--candidate", model_new, "--baseline", model_old,
                 "--executor", "local", "--results", "results", "--out", "gate", "--quiet")
@@ -97,6 +103,8 @@ def test_search_shrinks_saves_a_corpus_resumes_and_the_gate_replays_it_first(tmp
     assert verdict["verdict"] == "fail" and any("corpus" in r for r in verdict["reasons"])
     assert "## Failure corpus (run first)" in (tmp_path / "gate" / "summary.md").read_text()
     assert "newly failing" in g.stdout
+    margin_checks = [c for c in verdict["checks"] if c["metric"] == "margin_gap_positive" and c["slice"] == "overall"]
+    assert margin_checks and margin_checks[0]["delta"] == pytest.approx(0.1, abs=1e-6)  # 1.1 is 0.1 nearer everywhere
 
     back = cli("gate", "--suite", "suite.yaml", "--candidate", model_old, "--baseline", model_new,
                    "--executor", "local", "--results", "results", "--out", "gate2", "--quiet")
