@@ -11,7 +11,8 @@ episode's robustness as rho).
 Prints, per method, the median over seeds of episodes to the first failure (a seed that finds
 none counts as budget + 1, and is reported) and the distinct failures per 1,000 episodes (distinct:
 normalised parameter distance > the scenario's `search.distinct`, greedy in the order found).
-Usage: PYTHONPATH=benchmarks python benchmarks/bench_search.py [--seeds 20] [--budget 120]."""
+Usage: PYTHONPATH=benchmarks python benchmarks/bench_search.py [--seeds 20] [--budget 120]
+       python benchmarks/bench_search.py --driving fog.yaml [--model driving-perception@1.1] [--budget 400]"""
 
 from __future__ import annotations
 
@@ -93,13 +94,47 @@ def summarise(space, trace, budget):
     return (first if first is not None else budget + 1), first is None, 1000.0 * len(kept) / len(trace)
 
 
+def driving(args) -> int:
+    """Rare failures: the search against driving-perception@1.1 (about 98.5 % pass on the smoke
+    suite) on a driving scenario, next to random sampling, in one run: episodes to the first failure
+    (each method stops there), at most --budget episodes each."""
+    scenario = load_scenario(HERE.parent / "scenarios" / "driving" / args.driving)
+    space = xs.SearchSpace.of(scenario)
+    worker = EpisodeWorker(resolve_model(args.model))
+    print(f"{args.model} on {scenario.id}: episodes to the first failure (budget {args.budget}, batch {args.batch}, "
+          f"seed {args.seed})")
+    for method in ("bayes", "random"):
+        t0 = time.perf_counter()
+        proposer = xs.make_proposer(method, space.d, args.seed)
+        n, first, best = 0, None, math.inf
+        while n < args.budget and first is None:
+            U = proposer.ask(min(args.batch, args.budget - n))
+            scored = run_episodes(worker, space, U, args.seed, n)
+            proposer.tell(U, [s for s, _, _ in scored])
+            for i, (score, params, ok) in enumerate(scored):
+                best = min(best, score if score is not None else math.inf)
+                if not ok and first is None:
+                    first = (n + i + 1, params)
+            n += len(U)
+        where = f"episode {first[0]}: {first[1]}" if first else f"none in {n} episodes (smallest margin {best:+.3g})"
+        print(f"  {method:<8} first failure at {where}  ({time.perf_counter() - t0:.0f} s)", flush=True)
+    worker.close()
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--driving", metavar="SCENARIO", help="e.g. fog.yaml: the rare-failure run on the driving env")
+    ap.add_argument("--model", default="driving-perception@1.1")
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--budget", type=int, default=120)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--methods", default="bayes,cross-entropy,tpe,random,halton,verifai-ce")
     args = ap.parse_args()
+    if args.driving:
+        args.budget = args.budget if args.budget != 120 else 400
+        return driving(args)
     scenario = load_scenario(SCENARIO)
     space = xs.SearchSpace.of(scenario)
     worker = EpisodeWorker(resolve_model(str(MODEL)))
