@@ -151,5 +151,7 @@ def test_driving_search_finds_shrinks_and_gates_a_fog_failure_of_1_2(tmp_path):
                 "gate", "--quiet", cwd=tmp_path, timeout=3000)
     corpus = json.loads((tmp_path / "gate" / "corpus.json").read_text())
     statuses = [c["status"] for c in corpus["cases"]]
-    assert "newly failing" in statuses or "known" in statuses, statuses
-    assert g.returncode == 1 if "newly failing" in statuses else True
+    assert statuses and set(statuses) == {"newly failing"}, statuses  # 1.1 passes what 1.2 fails
+    assert g.returncode == 1, g.stdout + g.stderr[-2000:]
+    verdict = json.loads((tmp_path / "gate" / "verdict.json").read_text())
+    assert any(r.startswith("corpus:") for r in verdict["reasons"])
