@@ -19,7 +19,8 @@ Methods (`--method`):
   filled by the kriging believer (each pick is added at its predicted margin before the next).
   Written here in numpy/scipy (about 60 lines) because the libraries' samplers minimise
   (expected improvement, TPE) instead of aiming at margin < 0, and optuna's GP sampler has no
-  batch proposals. On the benchmark it needs about 1/7 of random sampling's episodes.
+  batch proposals. On the benchmark it needed 0.19 of random sampling's median episodes to the
+  first failure (benchmarks/README.md).
 - `cross-entropy`: cross-entropy method, a smoothed Gaussian fitted to the elite fraction.
 - `tpe`: optuna's TPE sampler (multivariate, constant liar, so a batch of asks differs).
 - `random`: independent uniform draws; `halton`: scrambled Halton (scipy.stats.qmc).
