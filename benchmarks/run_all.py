@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_compare.py", "bench_regions.py", "bench_adaptive.py", "bench_recsys.py", "bench_throughput.py", "bench_driver_memory.py"]
+SCRIPTS = ["bench_compare.py", "bench_regions.py", "bench_adaptive.py", "bench_recsys.py", "bench_throughput.py",
+           "bench_driver_memory.py", "bench_search.py", "bench_gate_power.py"]
 
 
 def main() -> int:

@@ -11,6 +11,7 @@ def simtest_envs() -> dict[str, dict]:
             "params": "simtest_envs.driving.params:PARAMS",
             "metrics": "simtest_envs.driving.metrics:METRICS",
             "episode_metrics": "simtest_envs.driving.metrics:episode_metrics",
+            "signals": "simtest_envs.driving.metrics:SIGNALS",
             "configure": "reset_options",
             "views": {"topdown": "render_topdown", "camera": "render_camera"},
             "failure_views": ["camera", "topdown"],

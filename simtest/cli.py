@@ -70,6 +70,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
     outcome = gate(args.suite, args.candidate, args.baseline, args.reference, policy_path=args.policy,
                    options=_exec_options(args), out_dir=args.out)
     _print_verdict(outcome)
+    if outcome.corpus is not None:
+        print(outcome.corpus.markdown())
     return outcome.exit_code
 
 
@@ -78,6 +80,29 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     outcome = compare_runs(args.candidate, args.baseline, args.reference, policy_path=args.policy, out_dir=args.out)
     _print_verdict(outcome)
+    return outcome.exit_code
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from simtest.orchestrate import search
+
+    outcome = search(args.scenario, args.model, budget=args.budget, method=args.method, options=_exec_options(args),
+                     out_dir=args.out, save_corpus=args.save_corpus, target_failures=args.target_failures,
+                     seed=args.seed, batch=args.batch, shrink_budget=args.shrink_budget)
+    n = len(outcome.history)
+    if outcome.first_failure:
+        print(f"FOUND: {len(outcome.failures)} failure(s) of {outcome.scenario} in {n} episodes (first at episode "
+              f"{outcome.first_failure}), {len(outcome.distinct)} distinct after shrinking")
+    else:
+        best = min((h["score"] for h in outcome.history if h["score"] is not None), default=float("nan"))
+        print(f"no failure of {outcome.scenario} in {n} episodes; smallest margin {best:+.4g}")
+    for f in outcome.distinct:
+        mattered = ", ".join(f"{k}={f.shrunk_params[k]}" for k in f.mattered) or "nothing (fails at nominal)"
+        print(f"  {f.shrunk_case_id}  margin {f.shrunk_score:+.4g}  mattered: {mattered}")
+    for path in outcome.corpus_files:
+        print(f"  corpus: {path}")
+    if outcome.reports:
+        print("reports: " + ", ".join(str(p) for p in outcome.reports.values()))
     return outcome.exit_code
 
 
@@ -241,6 +266,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="report directory (default: .simtest/reports/<timestamp>)")
     _exec_args(p)
     p.set_defaults(func=cmd_gate)
+
+    p = sub.add_parser("search", help="search a scenario's domains for failures; shrink them; save a corpus")
+    p.add_argument("--scenario", required=True, help="scenario YAML whose checks to falsify")
+    p.add_argument("--model", required=True, metavar="REF")
+    p.add_argument("--budget", type=int, default=200, help="search episodes (default: %(default)s)")
+    p.add_argument("--method", default="bayes", choices=("bayes", "cross-entropy", "tpe", "random", "halton"),
+                   help="proposal method (default: %(default)s: Gaussian-process falsification; tpe = optuna TPE)")
+    p.add_argument("--target-failures", type=int, default=None, metavar="N",
+                   help="stop after N distinct failures (default: spend the budget)")
+    p.add_argument("--batch", type=int, default=4, help="proposals per batch (run in parallel; default: %(default)s)")
+    p.add_argument("--shrink-budget", type=int, default=48, help="episodes to shrink each failure (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="search seed (same seed = same proposals: resumable)")
+    p.add_argument("--save-corpus", metavar="DIR", help="write each distinct shrunk failure as a scenario file")
+    p.add_argument("--out", help="report directory (default: .simtest/reports/<timestamp>)")
+    _exec_args(p)
+    p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("compare", help="judge stored runs (no simulation)")
     p.add_argument("--candidate", required=True, metavar="RUN", help="run directory")

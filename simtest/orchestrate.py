@@ -57,8 +57,14 @@ def suite_env_build(loaded: LoadedSuite) -> str:
 
 
 def suite_metrics(loaded: LoadedSuite) -> dict[str, dict]:
-    """The metrics of the suite's envs; two envs declaring one name differently is an error."""
-    return registry.suite_metrics_of({s.env for s in loaded.scenarios})
+    """The metrics of the suite's envs (two envs declaring one name differently is an error), plus each
+    check's robustness margin as a continuous metric the policy may gate."""
+    out = dict(registry.suite_metrics_of({s.env for s in loaded.scenarios}))
+    for s in loaded.scenarios:
+        for c in s.checks:
+            out.setdefault(f"margin_{c.name}", {"kind": "continuous", "better": "higher", "time_like": False,
+                                                "doc": f"robustness margin of the check {c.expr}"})
+    return out
 
 
 def run_cases(
@@ -177,6 +183,7 @@ class GateOutcome:
     reports: dict = field(default_factory=dict)
     runs: dict = field(default_factory=dict)
     episodes: int = 0
+    corpus: Any = None  # CorpusOutcome when the suite has a failure corpus
 
 
 def _exit_code(verdict: Any) -> int:
@@ -210,7 +217,10 @@ def gate(
     design = gate_design(loaded, policy)
     executor = options.make_executor()
     runs: dict[str, Any] = {}
+    corpus = None
     try:
+        if loaded.corpus:  # the failure corpus runs first: known, fixed or newly failing (see run_corpus)
+            corpus = run_corpus(loaded, models, options, executor=executor, log=log)
         for role in ("baseline", "reference", "candidate"):
             if role in models:
                 runs[role] = run_cases(loaded, models[role], cases, options, executor=executor, log=log)
@@ -241,10 +251,13 @@ def gate(
     finally:
         executor.close()
     verdict = _with_findings(verdict, frames, policy, metrics, loaded)  # regions, coverage (judging.findings)
+    verdict = corpus.apply(verdict) if corpus is not None else verdict
     out = Path(out_dir or default_out_dir())
     written = _write_reports(out, verdict, frames, models, runs, loaded,
                              extra={"videos": 3, "cases": cases, "metrics": metrics}) if reports else {}
-    return GateOutcome(verdict, _exit_code(verdict), out, written, runs, episodes=len(cases))
+    if corpus is not None:
+        written.update(corpus.write(out) if reports else {})
+    return GateOutcome(verdict, _exit_code(verdict), out, written, runs, episodes=len(cases), corpus=corpus)
 
 
 def gate_design(loaded: LoadedSuite, policy: Any):
@@ -497,3 +510,265 @@ def _binary(frame, metric: str, suffix: str):
     if metric == "errors":
         return np.isin(frame["outcome" + suffix].astype(str), ("agent_error", "timeout"))
     return pd.to_numeric(frame["metric_" + metric + suffix], errors="coerce").fillna(0).to_numpy() >= 0.5
+
+
+# --------------------------------------------------------------------------- search and failure corpus
+
+
+@dataclass
+class SearchOutcome:
+    """What `simtest search` found: every episode scored, the failures shrunk, the distinct ones."""
+
+    scenario: str
+    method: str
+    budget: int
+    history: list  # one dict per search episode: index, case_id, params, score, passed, outcome
+    first_failure: int | None  # 1-based episode index of the first failure (None: none found)
+    failures: list  # Failure per shrunk failure
+    distinct: list  # the distinct ones among them
+    run_dir: str
+    out_dir: Path | None = None
+    corpus_files: list = field(default_factory=list)
+    reports: dict = field(default_factory=dict)
+    shrink_episodes: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        """1 when the search found a failure (the model fails a requirement), else 0."""
+        return 1 if self.failures else 0
+
+
+def search(
+    scenario_path: str,
+    model_ref: str,
+    *,
+    budget: int,
+    method: str = "bayes",
+    options: ExecutionOptions,
+    out_dir: str | None = None,
+    save_corpus: str | None = None,
+    target_failures: int | None = None,
+    seed: int = 0,
+    batch: int = 4,
+    shrink_budget: int = 48,
+    max_shrink: int = 5,
+    log: TextIO = sys.stderr,
+    reports: bool = True,
+) -> SearchOutcome:
+    """Minimise the robustness margin of a scenario's checks over its parameter domains.
+
+    Batches of `batch` proposals run through run_cases (same executors, same store: the run is keyed
+    by scenario, method and seed, so the same command resumes and re-runs nothing). Stops at `budget`
+    episodes or at `target_failures` distinct failures. Then each distinct failure is shrunk toward
+    the nominal values (at most `shrink_budget` more episodes each, same seed; at most `target_failures`
+    or `max_shrink` failures), the shrunk failures
+    are de-duplicated by the scenario's distance, and, with `save_corpus`, written as scenario files."""
+    from simtest.authoring.spec import Suite, load_scenario
+    from simtest.exploration import search as xs
+
+    if budget < 1:
+        raise UsageError("--budget must be at least 1 episode")
+    if batch < 1:
+        raise UsageError("--batch must be at least 1")
+    if method not in xs.METHODS:
+        raise UsageError(f'unknown --method "{method}"; choose one of: {", ".join(xs.METHODS)}')
+    scenario = load_scenario(scenario_path)
+    space = xs.SearchSpace.of(scenario)
+    if space.d == 0:
+        raise UsageError(f"{scenario_path}: every parameter of {scenario.id} is fixed; a search needs at least one "
+                         "domain (uniform, normal, int_range, choice or grid) to vary")
+    if not scenario.checks:
+        raise UsageError(f"{scenario_path}: {scenario.id} has no checks; a search minimises their margins")
+    model = registry.resolve_model(model_ref)
+    name = f"search-{scenario.id.replace('/', '-')}-{method}-seed{seed}"
+    loaded = LoadedSuite(str(scenario_path), Suite(name=name, scenarios=(str(scenario_path),)), (scenario,), None,
+                         (str(scenario_path),))
+    quiet = replace(options, quiet=True)
+    proposer = xs.make_proposer(method, space.d, seed)
+    history: list[dict] = []
+    cases: list[Case] = []
+    found: list[dict] = []
+    executor = options.make_executor()
+    run = None
+
+    def run_and_score(new: list[Case]) -> list[tuple[float | None, dict]]:
+        nonlocal run
+        cases.extend(new)
+        run = run_cases(loaded, model, cases, quiet, executor=executor, log=log)
+        frame = run.read().set_index("case_id", drop=False)
+        out = []
+        for c in new:
+            row = frame.loc[c.case_id]
+            margins = [row[k] for k in frame.columns if k.startswith("margin_")]
+            infra = str(row["outcome"]) in ("timeout", "env_error")
+            out.append((xs.episode_score(bool(row["passed"]), margins, infra), row))
+        return out
+
+    try:
+        while len(history) < budget:
+            if target_failures and len(_distinct_raw(space, found)) >= target_failures:
+                break
+            n = min(batch, budget - len(history))
+            U = proposer.ask(n)
+            new = [space.case(space.params(u), index=len(history) + i, seed=seed) for i, u in enumerate(U)]
+            scored = run_and_score(new)
+            proposer.tell(U, [s for s, _ in scored])
+            for c, (score, row) in zip(new, scored):
+                entry = {"index": len(history) + 1, "case_id": c.case_id, "params": c.params, "seed": c.seed,
+                         "score": score, "passed": bool(row["passed"]), "outcome": str(row["outcome"])}
+                history.append(entry)
+                if score is not None and not entry["passed"]:
+                    found.append(entry)
+            if not options.quiet:
+                best = min((h["score"] for h in history if h["score"] is not None), default=math.nan)
+                print(f"search {scenario.id} [{method}]: {len(history)}/{budget} episodes, best margin {best:+.4g}, "
+                      f"{len(found)} failing", file=log)
+        # shrink the distinct raw failures (in the order found), then de-duplicate the shrunk ones
+        failures = []
+        shrink_episodes = 0
+        nominal = space.nominal()
+        for raw in _distinct_raw(space, found):
+            if len(failures) >= (target_failures or max_shrink):
+                break
+            if any(xs.same_failure(space, raw["params"], f, nominal) for f in failures):
+                continue  # differs from a shrunk failure only in parameters that did not matter
+            current, current_score, current_id = dict(raw["params"]), raw["score"], raw["case_id"]
+            spent, progress = 0, True
+            while spent < shrink_budget and progress:
+                progress = False
+                variants = xs.shrink_candidates(space, current, nominal)
+                for at in range(0, len(variants), batch):  # a batch at a time, in the order given
+                    chunk = variants[at: at + min(batch, shrink_budget - spent)]
+                    if not chunk:
+                        break
+                    new = [space.case(v, index=10_000_000 + shrink_episodes + i, seed=seed, case_seed_=raw["seed"])
+                           for i, v in enumerate(chunk)]
+                    scored = run_and_score(new)
+                    spent += len(new)
+                    shrink_episodes += len(new)
+                    still = [(c, s) for c, (s, row) in zip(new, scored) if s is not None and not bool(row["passed"])]
+                    if still:
+                        c, s = min(still, key=lambda cs: space.distance(cs[0].params, nominal))
+                        current, current_score, current_id = c.params, s, c.case_id
+                        progress = True
+                        break
+            mattered = tuple(d.name for d in space.dims if current[d.name] != nominal[d.name])
+            failures.append(xs.Failure(raw["case_id"], raw["params"], raw["seed"], raw["score"], current_id, current,
+                                       current_score, mattered))
+    finally:
+        executor.close()
+    distinct = xs.distinct_failures(space, failures)
+    first = next((h["index"] for h in history if h["score"] is not None and not h["passed"]), None)
+    outcome = SearchOutcome(scenario.id, method, budget, history, first, failures, distinct, str(run.path),
+                            shrink_episodes=shrink_episodes)
+    if save_corpus:
+        outcome.corpus_files = _write_corpus(Path(save_corpus), scenario, distinct, model)
+    if reports:
+        from simtest.report.search import write_search_report
+
+        outcome.out_dir = Path(out_dir or default_out_dir())
+        cand_arg = model.manifest if model.manifest and not _is_shipped(model) else model.label
+        units = [list(map(float, space.unit(h["params"]))) for h in history]
+        outcome.reports = write_search_report(outcome.out_dir, {
+            "scenario": scenario.id, "scenario_path": str(scenario_path), "method": method, "budget": budget,
+            "model": model.label, "run": outcome.run_dir, "history": history, "first_failure": first,
+            "dims": [d.name for d in space.dims], "units": units,
+            "influential": xs.influential_dims(units, [h["score"] for h in history], [d.name for d in space.dims]),
+            "failures": [_failure_dict(f, f in distinct, cand_arg, outcome.run_dir) for f in failures],
+            "corpus_files": outcome.corpus_files, "shrink_episodes": shrink_episodes,
+        })
+    return outcome
+
+
+def _distinct_raw(space: Any, found: list[dict]) -> list[dict]:
+    threshold = space.scenario.search.distinct if space.scenario.search else 0.1
+    kept: list[dict] = []
+    for f in found:
+        if all(space.distance(f["params"], k["params"]) > threshold for k in kept):
+            kept.append(f)
+    return kept
+
+
+def _failure_dict(f: Any, distinct: bool, model_arg: str, run_dir: str) -> dict:
+    return {"case_id": f.case_id, "params": f.params, "seed": f.seed, "score": f.score, "shrunk_case_id": f.shrunk_case_id,
+            "shrunk_params": f.shrunk_params, "shrunk_score": f.shrunk_score, "mattered": list(f.mattered),
+            "distinct": distinct, "replay": f"simtest replay {f.shrunk_case_id} --model {model_arg} --run {run_dir}",
+            "replay_original": f"simtest replay {f.case_id} --model {model_arg} --run {run_dir}"}
+
+
+def _write_corpus(folder: Path, scenario: Any, distinct: list, model: ModelRef) -> list[str]:
+    import datetime
+
+    import yaml
+
+    from simtest.exploration.search import corpus_document
+
+    folder.mkdir(parents=True, exist_ok=True)
+    date = datetime.date.today().isoformat()
+    written = []
+    for f in distinct:
+        fname, doc = corpus_document(scenario, f, model=model.label, date=date)
+        path = folder / fname
+        tmp = path.with_suffix(".yaml.tmp")
+        tmp.write_text("# simtest failure corpus: written by `simtest search --save-corpus`; replayed first by the gate\n"
+                       + yaml.safe_dump(doc, sort_keys=False))
+        tmp.replace(path)
+        written.append(str(path))
+    return written
+
+
+@dataclass(frozen=True)
+class CorpusOutcome:
+    """The gate's corpus section: each corpus case under baseline and candidate."""
+
+    rows: tuple  # dicts: case_id, scenario, status (newly failing | known | fixed | passing), params
+    blocking: bool
+
+    @property
+    def newly_failing(self) -> tuple:
+        return tuple(r for r in self.rows if r["status"] == "newly failing")
+
+    def apply(self, verdict: Any) -> Any:
+        """A blocking corpus with a newly failing case fails a passing verdict (a fixed failure came back)."""
+        if not (self.blocking and self.newly_failing) or verdict.verdict == "invalid":
+            return verdict
+        reason = (f"corpus: {len(self.newly_failing)} previously found failure(s) that the baseline passes fail again "
+                  f"in the candidate: {', '.join(r['scenario'] for r in self.newly_failing[:3])}")
+        return replace(verdict, verdict="fail", reasons=tuple(verdict.reasons) + (reason,))
+
+    def write(self, out: Path) -> dict:
+        """corpus.json, and the corpus section appended to summary.md."""
+        import json
+
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "corpus.json"
+        path.write_text(json.dumps({"blocking": self.blocking, "cases": list(self.rows)}, indent=1, sort_keys=True))
+        summary = out / "summary.md"
+        if summary.is_file():
+            summary.write_text(summary.read_text() + self.markdown())
+        return {"corpus": path}
+
+    def markdown(self) -> str:
+        lines = ["", "## Failure corpus (run first)", "",
+                 f"{len(self.rows)} corpus case(s): " + ", ".join(
+                     f"{sum(r['status'] == s for r in self.rows)} {s}" for s in ("newly failing", "known", "fixed", "passing")),
+                 "", "| status | scenario | case | params |", "|---|---|---|---|"]
+        for r in self.rows:
+            lines.append(f"| {r['status']} | {r['scenario']} | `{r['case_id']}` | `{r['params']}` |")
+        return "\n".join(lines) + "\n"
+
+
+def run_corpus(loaded: LoadedSuite, models: dict, options: ExecutionOptions, *, executor: Any = None,
+               log: TextIO = sys.stderr) -> CorpusOutcome:
+    """Run the suite's corpus cases (pinned parameters and seeds) for the baseline and the candidate
+    and classify each (simtest.exploration.search.classify_corpus)."""
+    from simtest.authoring.sampling import plan_scenario
+    from simtest.authoring.spec import Suite
+    from simtest.exploration.search import classify_corpus
+
+    corpus = LoadedSuite(loaded.path, Suite(name=f"{loaded.suite.name}-corpus", scenarios=loaded.corpus_files),
+                         loaded.corpus, None, loaded.corpus_files)
+    cases = [c for s in loaded.corpus for c in plan_scenario(s, sampler="grid", samples=1, seeds=1)]
+    frames = {role: _select(run_cases(corpus, models[role], cases, options, executor=executor, log=log).read(), cases)
+              for role in ("baseline", "candidate")}
+    return CorpusOutcome(tuple(classify_corpus(frames["candidate"], frames["baseline"])), loaded.suite.corpus_blocking)

@@ -10,7 +10,7 @@ import numpy as np
 
 from simtest_envs.driving.params import PARAMS
 
-__all__ = ["METRICS", "episode_metrics"]
+__all__ = ["METRICS", "SIGNALS", "episode_metrics"]
 
 METRICS: dict[str, dict[str, Any]] = {
     "success": {
@@ -20,6 +20,7 @@ METRICS: dict[str, dict[str, Any]] = {
     "collision": {
         "kind": "binary", "better": "lower", "time_like": False, "unit": "",
         "doc": "1 if the car touched an obstacle",
+        "margin": "min_clearance",  # a check on collision gets this as its robustness margin
     },
     "off_course": {
         "kind": "binary", "better": "lower", "time_like": False, "unit": "",
@@ -48,6 +49,20 @@ METRICS: dict[str, dict[str, Any]] = {
         "kind": "continuous", "better": "lower", "time_like": False, "unit": "m",
         "doc": "distance to the goal when the episode ended",
     },
+}
+
+
+# Per-step signals of the info dict that STL requirements may read (contract section 2).
+SIGNALS: dict[str, dict[str, Any]] = {
+    "speed": {"unit": "m/s", "doc": "forward speed"},
+    "goal_distance": {"unit": "m", "doc": "distance to the goal"},
+    "clearance": {"unit": "m", "doc": "chassis to the nearest obstacle surface"},
+    "collision": {"unit": "", "doc": "1 while touching an obstacle"},
+    "goal_reached": {"unit": "", "doc": "1 once the goal is reached"},
+    "off_course": {"unit": "", "doc": "1 once the car left the arena"},
+    "lateral_accel": {"unit": "m/s^2", "doc": "lateral acceleration"},
+    "t": {"unit": "s", "doc": "simulated time"},
+    "path_length": {"unit": "m", "doc": "driven path length"},
 }
 
 

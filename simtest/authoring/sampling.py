@@ -59,10 +59,11 @@ def plan_scenario(
     h = scenario.hash
     for i, params in enumerate(points):
         pj = canonical_params(params)
-        for k in range(seed_start, seed_start + seeds):
+        pinned = scenario.seeds  # corpus scenarios replay exactly the seeds they failed with
+        for k in (range(len(pinned)) if pinned else range(seed_start, seed_start + seeds)):
             cases.append(
                 Case(scenario=scenario.id, scenario_hash=h, env=scenario.env, params_json=pj,
-                     seed=case_seed(seed, scenario.id, i, k), tags=tuple(scenario.tags),
+                     seed=pinned[k] if pinned else case_seed(seed, scenario.id, i, k), tags=tuple(scenario.tags),
                      horizon=scenario.horizon, checks=checks, sample=i, seed_index=k)
             )
     return cases

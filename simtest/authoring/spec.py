@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from simtest.core import expr as expr_lang
+from simtest.core import stl
 from simtest.core import yamlio
 from simtest.core.errors import Problem, ScenarioError, did_you_mean
 
@@ -225,12 +226,14 @@ def _parsed_expr(v: str) -> str:
 
 
 class Check(BaseModel):
-    """A pass check over episode metrics, e.g. `min_clearance >= 0.3`. Written as a plain string
-    (its name is derived from the text) or as {name, expr}."""
+    """A pass check over episode metrics, e.g. `min_clearance >= 0.3`, or a temporal-logic
+    requirement over the per-step signals, e.g. `always(clearance > 0.3)` (simtest.core.stl).
+    Written as a plain string (its name is derived from the text) or as {name, expr}."""
 
     model_config = _FROZEN
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="column name of the check in results")
-    expr: str = Field(description="expression over the env's metrics, e.g. `collision == 0`")
+    expr: str = Field(description="expression over the env's metrics, e.g. `collision == 0`, or an STL requirement "
+                      "over its per-step signals, e.g. `always(clearance > 0.3)`, `eventually[0, 150](goal_reached)`")
 
     @model_validator(mode="before")
     @classmethod
@@ -242,11 +245,22 @@ class Check(BaseModel):
     @field_validator("expr")
     @classmethod
     def _parses(cls, v: str) -> str:
+        if stl.is_temporal(v):
+            try:
+                stl.parse(v)
+            except stl.STLError as exc:
+                raise ValueError(str(exc)) from None
+            return v
         return _parsed_expr(v)
 
     @property
+    def temporal(self) -> bool:
+        """An STL requirement over per-step signals (else a plain check over episode metrics)."""
+        return stl.is_temporal(self.expr)
+
+    @property
     def names(self) -> frozenset:
-        return expr_lang.parse(self.expr).names
+        return stl.parse(self.expr).names if self.temporal else expr_lang.parse(self.expr).names
 
 
 def _slug(text: str) -> str:
@@ -255,6 +269,21 @@ def _slug(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- scenario & suite
+
+
+class SearchSpec(BaseModel):
+    """How `simtest search` treats this scenario (simtest.exploration.search)."""
+
+    model_config = _FROZEN
+    nominal: dict[str, Any] = Field(default_factory=dict, description="parameter -> its simplest value, the target "
+                                    "of shrinking (default: the domain's centre, a choice's first value)")
+    distinct: float = Field(0.1, gt=0, le=1, description="two failures are distinct when their normalised parameter "
+                            "distance (0..1 per parameter, root mean square) exceeds this")
+
+    @field_validator("nominal")
+    @classmethod
+    def _plain(cls, v: dict) -> dict:
+        return {k: _plain_value(x) for k, x in v.items()}
 
 
 class Scenario(BaseModel):
@@ -278,6 +307,12 @@ class Scenario(BaseModel):
     constraints: tuple[Annotated[str, AfterValidator(_parsed_expr)], ...] = Field(
         (), description="expressions over this scenario's params that every case satisfies, e.g. `goal_distance > 2 * obstacle_size`"
     )
+    search: SearchSpec | None = Field(None, description="for `simtest search`: nominal values to shrink toward and "
+                                     "the distance that makes two failures distinct (not part of the scenario hash)")
+    seeds: tuple[Annotated[int, Field(ge=0)], ...] = Field(
+        (), description="pinned case seeds (corpus scenarios): every parameter sample runs with exactly these seeds")
+    found: dict[str, str] | None = Field(None, description="corpus scenarios: model, date and case id of the failure "
+                                         "`simtest search` found (not part of the scenario hash)")
 
     @field_validator("id")
     @classmethod
@@ -310,7 +345,9 @@ class Scenario(BaseModel):
 
 
 def _scenario_hash(s: Scenario) -> str:
-    body = s.model_dump(mode="json", exclude={"description"})
+    body = s.model_dump(mode="json", exclude={"description", "search", "found"})
+    if not body["seeds"]:  # scenarios without pinned seeds keep the hash they had before the field
+        del body["seeds"]
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
@@ -346,6 +383,10 @@ class Suite(BaseModel):
     stratify: tuple[str, ...] = Field((), description="finite parameters (choice, int_range) whose values each get an equal share")
     policy: str | None = Field(None, description="gate policy file, relative to the suite")
     max_extra_rounds: int = Field(2, ge=0, description="adaptive rounds of extra seeds for undecided slices")
+    corpus: tuple[str, ...] = Field((), description="failure-corpus directories (from `simtest search --save-corpus`), "
+                                    "relative to the suite: the gate runs their cases first and reports them apart")
+    corpus_blocking: bool = Field(True, description="a corpus case that the baseline passes and the candidate fails "
+                                  "(a fixed failure come back) fails the gate")
 
 
 @dataclass(frozen=True)
@@ -357,6 +398,8 @@ class LoadedSuite:
     scenarios: tuple[Scenario, ...]
     policy_path: str | None
     files: tuple[str, ...] = ()  # the scenario file of each scenario, in the same order
+    corpus: tuple[Scenario, ...] = ()  # failure-corpus scenarios (pinned params and seeds), run first by the gate
+    corpus_files: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- loading
@@ -553,9 +596,29 @@ def load_suite(path: str | Path) -> LoadedSuite:
                 problems.append(doc.problem(("stratify", i), f'cannot stratify "{name}": scenario {s.id} gives it a '
                                             f"{_domain_kind(d)} domain; stratify needs a finite domain "
                                             "(choice, grid, int_range or fixed)"))
+    corpus: list[Scenario] = []
+    corpus_files: list[str] = []
+    for i, folder in enumerate(suite.corpus):
+        where = path.parent / folder
+        if not where.is_dir():
+            problems.append(doc.problem(("corpus", i), f'corpus directory "{folder}" not found next to {path.name}; '
+                                        "create it with `simtest search ... --save-corpus DIR`"))
+            continue
+        for f in sorted(where.glob("*.yaml")):
+            try:
+                s = load_scenario(f)
+            except ScenarioError as exc:
+                problems.extend(exc.problems)
+                continue
+            if s.id in seen:
+                problems.append(Problem(str(f), "$.id", f'scenario id "{s.id}" is also used by {seen[s.id]}; ids must be unique'))
+            seen[s.id] = str(f)
+            corpus.append(s)
+            corpus_files.append(str(f))
     if problems:
         raise ScenarioError(list(dict.fromkeys(problems)))
-    return LoadedSuite(str(path), suite, tuple(scenarios), policy_path, tuple(scenario_files))
+    return LoadedSuite(str(path), suite, tuple(scenarios), policy_path, tuple(scenario_files),
+                       tuple(corpus), tuple(corpus_files))
 
 
 def validate_against_env(scenario: Scenario, doc: yamlio.Located | None = None) -> list[Problem]:
@@ -593,7 +656,18 @@ def validate_against_env(scenario: Scenario, doc: yamlio.Located | None = None) 
             for message in _domain_problems(name, domain, declared[name]):
                 problems.append(problem(("params", name), message))
     metric_names = set(metrics)
+    try:
+        signal_names = set(info.signals) if info.signals is not None else None
+    except (ImportError, AttributeError, ValueError, TypeError):
+        signal_names = None
     for i, check in enumerate(scenario.checks):
+        if check.temporal:
+            for name in sorted(check.names - signal_names) if signal_names is not None else ():
+                problems.append(
+                    problem(("checks", i), f'unknown signal "{name}" in requirement "{check.expr}"'
+                            f"{did_you_mean(name, signal_names)}; per-step signals of {scenario.env}: "
+                            f"{', '.join(sorted(signal_names))}"))
+            continue
         for name in sorted(check.names - metric_names):
             problems.append(
                 problem(("checks", i), f'unknown metric "{name}" in check "{check.expr}"{did_you_mean(name, metric_names)}; '

@@ -57,6 +57,9 @@ class MetricDecl(BaseModel):
     time_like: bool = False
     unit: str = ""
     doc: str = ""
+    # another metric whose value is this one's robustness margin, e.g. collision -> min_clearance: a
+    # check on this metric gets that value (signed by its verdict) as margin_<check>
+    margin: str | None = None
 
 
 # Metrics every environment gets, computed by the harness from rewards and termination.
@@ -82,6 +85,7 @@ class _Entry(BaseModel):
     views: dict[str, str] = Field(default_factory=dict)
     failure_views: list[str] | None = None
     adapter: str | None = Field(default=None, pattern=_REF)
+    signals: str | None = Field(default=None, pattern=_REF)  # per-step info signals STL requirements may read
 
     @field_validator("views")
     @classmethod
@@ -108,6 +112,7 @@ class EnvSpec(BaseModel):
     views: dict[str, str] = Field(default_factory=dict)  # name -> method of env.unwrapped, declared order
     failure_views: tuple[str, ...] = ()  # the views failure videos show (default: every view)
     adapter: str | None = None
+    signals_ref: str | None = None  # `module:attr` of the per-step signals (name -> {unit, doc}), if declared
     code_modules: tuple[str, ...] = ()  # modules whose code and imports make up the env (build hash)
     entry_json: str = "{}"  # the raw entry, hashed into the build
 
@@ -124,6 +129,12 @@ class EnvSpec(BaseModel):
     def metrics(self) -> dict[str, dict]:
         """Generic plus declared metrics, as plain mappings."""
         return {k: v.model_dump() for k, v in {**GENERIC_METRICS, **self.metric_decls}.items()}
+
+    @property
+    def signals(self) -> dict | None:
+        """Declared per-step signals (`name -> {"unit", "doc"}`), or None when the env declares none
+        (then requirements are checked against the episode's infos when it runs)."""
+        return dict(resolve_ref(self.signals_ref)) if self.signals_ref else None
 
     @property
     def video_views(self) -> tuple[str, ...]:
@@ -160,6 +171,17 @@ class EnvSpec(BaseModel):
             if name in GENERIC_METRICS and decl != GENERIC_METRICS[name]:
                 problems.append(f'{where} $.metrics.{name}: "{name}" is a generic metric the harness computes '
                                 f"({GENERIC_METRICS[name].kind}); give the env's metric another name")
+        if raw.signals:
+            try:
+                sig = resolve_ref(raw.signals)
+                if not isinstance(sig, Mapping):
+                    problems.append(f'{where} $.signals: "{raw.signals}" is a {type(sig).__name__}, not a mapping')
+            except Exception as exc:  # noqa: BLE001 - reported with the entry point that declared it
+                problems.append(f'{where} $.signals: cannot resolve "{raw.signals}": {_exc_line(exc)}')
+        for name, decl in metrics.items():
+            if decl.margin is not None and decl.margin not in metrics:
+                problems.append(f'{where} $.metrics.{name}.margin: "{decl.margin}" is not a declared metric'
+                                f"{did_you_mean(decl.margin, metrics)}")
         for key in ("episode_metrics", "adapter"):
             ref = getattr(raw, key)
             if ref:
@@ -186,11 +208,12 @@ class EnvSpec(BaseModel):
         if problems:
             raise EnvSpecError(problems)
         modules = {r.split(":")[0] for r in (raw.entry_point, raw.params, raw.metrics, raw.episode_metrics,
-                                             raw.adapter) if r}
+                                             raw.adapter, raw.signals) if r}
         return cls(
             id=env_id, source=source, entry_point=raw.entry_point, param_decls=params, metric_decls=metrics,
             episode_metrics=raw.episode_metrics, configure=raw.configure, options_key=raw.options_key,
             views=dict(raw.views), failure_views=tuple(raw.failure_views or ()), adapter=raw.adapter,
+            signals_ref=raw.signals,
             code_modules=tuple(sorted(modules)), entry_json=json.dumps(dict(entry), sort_keys=True, default=str),
         )
 

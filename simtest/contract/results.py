@@ -12,7 +12,7 @@ from typing import Any
 from simtest.contract.cases import Case
 
 __all__ = ["Outcome", "EpisodeResult", "BASE_COLUMNS", "METRIC_PREFIX", "CHECK_PREFIX", "CONFIGURATION",
-           "error_signature"]
+           "error_signature", "MARGIN_PREFIX"]
 
 # EpisodeResult.error_kind of an env_error raised while making or configuring the env, or by a
 # broken env contract (undeclared / missing metrics): deterministic, so never retried.
@@ -20,6 +20,7 @@ CONFIGURATION = "configuration"
 
 METRIC_PREFIX = "metric_"
 CHECK_PREFIX = "check_"
+MARGIN_PREFIX = "margin_"  # robustness of each check: > 0 held by that much, < 0 failed by that much
 
 
 class Outcome(str, enum.Enum):
@@ -34,7 +35,7 @@ class Outcome(str, enum.Enum):
 
 
 # Columns of one result row, in order; then one `metric_<name>` column per metric and one
-# `check_<name>` column per check.
+# `check_<name>` and one `margin_<name>` column per check.
 BASE_COLUMNS = (
     "case_id", "scenario", "scenario_hash", "env", "seed", "sample", "seed_index", "params", "tags",
     "model", "model_version", "model_digest", "env_build", "outcome", "passed", "steps", "wall_s",
@@ -59,6 +60,7 @@ class EpisodeResult:
     trace_path: str | None = None
     trace_digest: str = ""  # hash of every action, observation and reward: equal digests = same trajectory
     error_kind: str = ""  # CONFIGURATION, or "" (transient: an env_error is retried). Not a stored column
+    margins: tuple[tuple[str, float], ...] = ()  # robustness margin of each check (NaN: none)
 
     @property
     def passed(self) -> bool:
@@ -85,6 +87,8 @@ class EpisodeResult:
             row[METRIC_PREFIX + name] = float(value) if value is not None else math.nan
         for name, ok in self.checks:
             row[CHECK_PREFIX + name] = bool(ok)
+        for name, margin in self.margins:
+            row[MARGIN_PREFIX + name] = float(margin) if margin is not None else math.nan
         return row
 
 

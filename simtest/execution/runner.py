@@ -13,7 +13,7 @@ import numpy as np
 
 from simtest.execution.agents import Agent, load_agent
 from simtest.execution.envadapter import EnvAdapter, make_adapter
-from simtest.execution.metrics import evaluate_checks, generic_metrics
+from simtest.execution.metrics import evaluate_requirements, generic_metrics
 from simtest.contract.registry import ModelRef, env_build, resolve
 from simtest.contract.results import CONFIGURATION, EpisodeResult, Outcome
 from simtest.contract.cases import Case
@@ -167,12 +167,20 @@ class EpisodeWorker:
             except Exception as exc:  # noqa: BLE001 - metric code belongs to the env package
                 outcome = Outcome.ENV_ERROR
                 error = "episode_metrics failed: " + "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        checks = evaluate_checks(case.checks, metrics) if outcome is not Outcome.ENV_ERROR else ()
+        checks, margins = (), ()
+        if outcome is not Outcome.ENV_ERROR:  # verdict and robustness margin of every check
+            checks, margins = evaluate_requirements(case.checks, metrics, infos, self._declared(case.env))
         return episode_result(
             case, self.model, outcome, metrics=tuple(sorted(metrics.items())), checks=checks, steps=steps,
             wall_s=time.perf_counter() - t0, error=error, attempt=attempt, error_kind=error_kind,
-            trace_digest=digests[-1] if digests else "",
+            trace_digest=digests[-1] if digests else "", margins=margins,
         )
+
+    def _declared(self, env_id: str) -> dict:
+        try:
+            return self._adapter(env_id).info.metrics
+        except Exception:  # noqa: BLE001 - declarations only refine margins
+            return {}
 
 
 def _update(h: Any, action: Any, obs: Any, reward: float) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from simtest.core.errors import StoreError
-from simtest.contract.results import BASE_COLUMNS, CHECK_PREFIX, METRIC_PREFIX, EpisodeResult
+from simtest.contract.results import BASE_COLUMNS, CHECK_PREFIX, MARGIN_PREFIX, METRIC_PREFIX, EpisodeResult
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; pyarrow/pandas load lazily
     import pandas
@@ -459,6 +459,9 @@ class Run:
             df[n] = df[n].astype("float64")
         for n in checks:  # nullable: an errored episode has no check values
             df[n] = df[n].astype("boolean")
+        for n in rest:
+            if n.startswith(MARGIN_PREFIX):
+                df[n] = df[n].astype("float64")
         return df
 
     # ------------------------------------------------------------------ writing
@@ -533,7 +536,7 @@ def _schema(rows: list[dict]) -> Any:
         extra.update(k for k in r if k not in fields)
     out = [pa.field(n, fields[n]) for n in BASE_COLUMNS if n in fields]
     for n in sorted(extra):
-        if n.startswith(METRIC_PREFIX):
+        if n.startswith((METRIC_PREFIX, MARGIN_PREFIX)):
             out.append(pa.field(n, pa.float64()))
         elif n.startswith(CHECK_PREFIX):
             out.append(pa.field(n, pa.bool_()))

@@ -43,7 +43,7 @@ from simtest.judging.power import SlicePower, slice_power
 from simtest.judging.sequential import SequentialDesign
 from simtest.core.errors import ComparisonError
 from simtest.contract.policy import BUILTIN_METRICS, GatePolicy, metric_declarations
-from simtest.contract.results import CHECK_PREFIX, METRIC_PREFIX
+from simtest.contract.results import CHECK_PREFIX, MARGIN_PREFIX, METRIC_PREFIX
 
 __all__ = [
     "CheckResult", "RunStats", "NewFailure", "ScenarioChange", "Verdict", "compare",
@@ -284,7 +284,7 @@ def _metric_values(frame: pd.DataFrame, metric: str) -> np.ndarray | None:
         return frame["passed"].to_numpy().astype(float)
     if metric == "errors":
         return np.isin(frame["outcome"].to_numpy().astype(str), ("agent_error", "timeout")).astype(float)
-    col = METRIC_PREFIX + metric
+    col = metric if metric.startswith(MARGIN_PREFIX) else METRIC_PREFIX + metric  # margin_<check>: robustness
     if col not in frame.columns:
         return None
     return pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)

@@ -197,6 +197,7 @@ def test_registry_entry_matches_the_contract():
         "params": "simtest_envs.driving.params:PARAMS",
         "metrics": "simtest_envs.driving.metrics:METRICS",
         "episode_metrics": "simtest_envs.driving.metrics:episode_metrics",
+        "signals": "simtest_envs.driving.metrics:SIGNALS",
         "configure": "reset_options",
         "views": {"topdown": "render_topdown", "camera": "render_camera"},
         "failure_views": ["camera", "topdown"],

@@ -52,7 +52,7 @@ BROKEN = {
 
 EXPECTED = [
     ('unknown-key', [
-        'unknown-key.yaml:4:1 $.horizn: unknown key "horizn" (did you mean "horizon"?); allowed here: id, env, description, tags, horizon, params, checks, constraints',
+        'unknown-key.yaml:4:1 $.horizn: unknown key "horizn" (did you mean "horizon"?); allowed here: id, env, description, tags, horizon, params, checks, constraints, search, seeds, found',
     ]),
     ('misspelt-param', [
         'misspelt-param.yaml:5:3 $.params.n_obstacle: unknown parameter "n_obstacle" for simtest/Driving-v0 (did you mean "n_obstacles"?); declared: ...',
