@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field
 
 from simtest.core import expr as expr_lang
 from simtest.core import yamlio
+from simtest.authoring.behaviour_spec import BehaviourTest, behaviour_problems
 from simtest.core.errors import Problem, ScenarioError, did_you_mean
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
@@ -340,6 +341,9 @@ class Suite(BaseModel):
     stratify: tuple[str, ...] = Field((), description="finite parameters (choice, int_range) whose values each get an equal share")
     policy: str | None = Field(None, description="gate policy file, relative to the suite")
     max_extra_rounds: int = Field(2, ge=0, description="adaptive rounds of extra seeds for undecided slices")
+    behaviour: tuple[BehaviourTest, ...] = Field(
+        (), description="behavioural tests run by `simtest gate` beside the suite: invariance, directional, minimum "
+        "(docs/authoring.md, Behavioural tests)")
 
 
 @dataclass(frozen=True)
@@ -547,6 +551,8 @@ def load_suite(path: str | Path) -> LoadedSuite:
                 problems.append(doc.problem(("stratify", i), f'cannot stratify "{name}": scenario {s.id} gives it a '
                                             f"{_domain_kind(d)} domain; stratify needs a finite domain "
                                             "(choice, grid, int_range or fixed)"))
+    if suite.behaviour and not problems:
+        problems.extend(behaviour_problems(doc, path, suite.behaviour, scenarios, scenario_files))
     if problems:
         raise ScenarioError(list(dict.fromkeys(problems)))
     return LoadedSuite(str(path), suite, tuple(scenarios), policy_path, tuple(scenario_files))
