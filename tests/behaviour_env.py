@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 
 import gymnasium
 import numpy as np
@@ -25,20 +26,31 @@ FOG_COST = 0.5
 RHO = 0.8
 
 
-def phi(x):
-    return 0.5 * (1.0 + np.vectorize(math.erf)(np.asarray(x, dtype=float) / math.sqrt(2.0)))
+def phi(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(float(x) / math.sqrt(2.0)))
+
+
+def _normal(*key: int) -> float:
+    """A standard normal from integer keys (splitmix64 + inverse cdf): deterministic and cheap."""
+    x = 0x9E3779B97F4A7C15
+    for k in key:
+        x = (x ^ (int(k) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
+        x = (x ^ (x >> 31)) * 0x94D049BB133111EB & 0xFFFFFFFFFFFFFFFF
+        x ^= x >> 29
+    return _ND.inv_cdf(((x >> 11) + 0.5) / 2.0**53)
+
+
+_ND = statistics.NormalDist()
 
 
 def latents(seed: int, colour: str) -> tuple[float, float]:
     """(z_case, z_noise) of a case: the scene from the seed, the sensor noise from seed and colour."""
-    z_case = float(np.random.default_rng([int(seed), 1]).normal())
-    z_noise = float(np.random.default_rng([int(seed), 2, COLOURS.index(colour)]).normal())
-    return z_case, z_noise
+    return _normal(seed, 1), _normal(seed, 2, COLOURS.index(colour))
 
 
 def succeeds(seed: int, colour: str, fog: float, clutter: float, shift: float) -> bool:
     z_case, z_noise = latents(seed, colour)
-    u = float(phi(RHO * z_case + math.sqrt(1 - RHO**2) * z_noise))
+    u = phi(RHO * z_case + math.sqrt(1 - RHO**2) * z_noise)
     trivial = float(fog) == 0.0 and float(clutter) == 0.0  # an empty, clear scene: a sound model never fails
     return u < (1.0 if trivial else BASE - FOG_COST * float(fog)) - float(shift)
 

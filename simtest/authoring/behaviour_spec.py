@@ -250,7 +250,7 @@ def behaviour_problems(doc: Any, suite_path: Path, tests: Sequence[Any], scenari
                 if d is None or d.finite_values() is None:
                     problems.append(doc.problem(at + ("by",), f'by: "{body.by}" must be a parameter of scenario {s.id} '
                                                 "with a finite domain (choice, grid, int_range or fixed)"
-                                                + did_you_mean(body.by, s.params)))
+                                                + ("" if body.by in s.params else did_you_mean(body.by, s.params))))
         problems = list(dict.fromkeys(problems))
     return problems
 

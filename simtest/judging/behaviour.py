@@ -244,12 +244,13 @@ def judge_model(test: PlannedTest, frame: pd.DataFrame, model: str, role: str, *
     is_bin = binary if is_bin is None else is_bin
     if is_bin is None:
         is_bin = bool(vals.dropna().isin((0.0, 1.0)).all())
-    outcome = rows["outcome"].astype(str)
+    outcome = rows["outcome"].astype(str).to_dict()
+    vals = vals.to_dict()
     out = []
     for sname, groups in _slices(test):
         usable, dropped = [], 0
         for g in groups:
-            if any(c not in rows.index or outcome[c] in INFRA for c in g.case_ids):
+            if any(c not in outcome or outcome[c] in INFRA for c in g.case_ids):
                 dropped += 1
             else:
                 usable.append(g)
