@@ -56,6 +56,7 @@ def succeeds(seed: int, colour: str, fog: float, clutter: float, shift: float) -
 
 
 class BehaviourToyEnv(gymnasium.Env):
+    metadata = {"render_modes": ["rgb_array"]}
     observation_space = gymnasium.spaces.Box(-10.0, 10.0, (3,), np.float32)
     action_space = gymnasium.spaces.Box(-10.0, 10.0, (1,), np.float32)
 
@@ -63,7 +64,18 @@ class BehaviourToyEnv(gymnasium.Env):
         if colour not in COLOURS:
             raise ValueError(f"colour must be one of {COLOURS}, got {colour!r}")
         self.colour, self.fog, self.clutter = colour, float(fog), float(clutter)
+        self.render_mode = render_mode
         self.seed_ = 0
+        self.ok: bool | None = None
+
+    def render(self):
+        """A 32 px tile: the obstacle's paint, washed out by fog, with a green (success) or red bar."""
+        paint = {"red": (220, 40, 30), "blue": (40, 80, 230), "grey": (128, 128, 128)}[self.colour]
+        img = np.full((32, 32, 3), paint, dtype=np.float32)
+        img += self.fog * (np.array([200, 200, 200], np.float32) - img)
+        if self.ok is not None:
+            img[-6:] = (40, 200, 60) if self.ok else (230, 30, 30)
+        return img.astype(np.uint8)
 
     def _obs(self) -> np.ndarray:
         return np.array([COLOURS.index(self.colour), self.fog, self.clutter], dtype=np.float32)
@@ -71,10 +83,12 @@ class BehaviourToyEnv(gymnasium.Env):
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
         self.seed_ = int(seed or 0)
+        self.ok = None
         return self._obs(), {}
 
     def step(self, action):
         ok = succeeds(self.seed_, self.colour, self.fog, self.clutter, float(action[0]))
+        self.ok = ok
         return self._obs(), float(ok), True, False, {"success": ok}
 
 

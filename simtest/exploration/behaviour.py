@@ -15,12 +15,13 @@ case_id and its member index, so the stored rows keep the relation."""
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
 from simtest.authoring import behaviour_spec as bs
-from simtest.authoring.sampling import plan, plan_scenario
+from simtest.authoring.sampling import plan, plan_scenario, sample_params
 from simtest.authoring.spec import LoadedSuite, Scenario, load_scenario
 from simtest.contract.behaviour import TAG_GROUP, TAG_ROLE, TAG_TEST, Group, PlannedTest
 from simtest.contract.cases import Case, canonical_params
@@ -133,8 +134,13 @@ def _minimum_scenario(loaded: LoadedSuite, ref: str) -> Scenario:
 def _minimum(scenario: Scenario, body: Any, name: str, loaded: LoadedSuite) -> tuple[tuple[Group, ...], list[Case]]:
     # a seed of its own per test, so two minimum tests of one scenario draw different cases
     key = int(hashlib.sha256(name.encode()).hexdigest()[:6], 16)
-    drawn = plan_scenario(scenario, sampler=loaded.suite.sampler, samples=body.seeds, seeds=1,
-                          seed=loaded.suite.seed + key)
+    seed = loaded.suite.seed + key
+    # `seeds` cases: one per parameter sample, and more seeds of each when the scenario has fewer
+    # distinct samples than that (e.g. every parameter fixed)
+    points = len(sample_params(scenario, sampler=loaded.suite.sampler, samples=body.seeds, seed=seed))
+    per = max(1, math.ceil(body.seeds / max(1, points)))
+    drawn = plan_scenario(scenario, sampler=loaded.suite.sampler, samples=body.seeds, seeds=per, seed=seed)
+    drawn = sorted(drawn, key=lambda c: (c.seed_index, c.sample))
     groups: list[Group] = []
     members: list[Case] = []
     for c in drawn:
