@@ -338,3 +338,21 @@ def _boundary_decision(bplan, alpha: float) -> str:
     (res,) = jb.judge_behaviour(bplan.tests, {"candidate": pd.DataFrame(rows)}, {"candidate": "toy@edge"},
                                 alpha=alpha).results
     return res.decision
+
+
+def test_the_shipped_driving_example_plans_what_the_driving_e2e_ran(tmp_path):
+    """examples/behaviour/driving-smoke-behaviour.yaml is the suite of tests/e2e/test_behaviour_driving.py
+    (whose results docs/authoring.md quotes): the same behaviour cases, case for case."""
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(root / "tests" / "e2e"))
+    try:
+        import test_behaviour_driving as e2e
+    finally:
+        sys.path.pop(0)
+    shipped = plan_behaviour(load_suite(root / "examples/behaviour/driving-smoke-behaviour.yaml"))
+    ran = plan_behaviour(load_suite(e2e._suite(tmp_path)))
+    assert [t.name for t in shipped.tests] == [t.name for t in ran.tests]
+    assert [c.case_id for c in shipped.cases] == [c.case_id for c in ran.cases]
+    assert len(shipped.cases) == 236
