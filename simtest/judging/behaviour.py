@@ -25,7 +25,8 @@ sign-flip permutation p-values and bootstrap/t bounds of `stats`. Bounds are one
 
 Multiplicity is shared with the gate: the p-values of the candidate's blocking behaviour tests
 (overall and per `by` value) join the p-values of the gate's blocking checks in one Holm family;
-a blocking test fails when its Holm-adjusted p <= alpha. Diagnostic tests are Benjamini-Hochberg
+a blocking test fails when its Holm-adjusted p <= alpha. (The gate's own checks were decided by
+compare over the gate's family alone and are not re-adjusted here.) Diagnostic tests are Benjamini-Hochberg
 adjusted among themselves and `warn` instead of fail. Versions other than the candidate are judged
 with Holm over their own blocking tests (no gate checks of theirs exist).
 
