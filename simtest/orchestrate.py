@@ -18,7 +18,7 @@ from simtest.authoring.sampling import plan
 from simtest.contract.cases import Case
 from simtest.authoring.spec import LoadedSuite, load_suite
 
-__all__ = ["ExecutionOptions", "run_suite", "run_cases", "gate", "compare_runs", "GateOutcome"]
+__all__ = ["ExecutionOptions", "run_suite", "run_cases", "gate", "run_behaviour", "compare_runs", "GateOutcome"]
 
 DEFAULT_RESULTS = ".simtest/results"
 # A run stops when its first cases all fail with one configuration error (making or configuring
@@ -248,6 +248,8 @@ def gate(
             frames = {role: _select(run.read(), cases) for role, run in runs.items()}
             verdict = compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, metrics,
                               design=design)
+        if loaded.suite.behaviour:  # behavioural tests: their own pairs, in the gate's Holm family
+            verdict = run_behaviour(loaded, models, verdict, policy, metrics, options, executor=executor, log=log)
     finally:
         executor.close()
     verdict = _with_findings(verdict, frames, policy, metrics, loaded)  # regions, coverage (judging.findings)
@@ -258,6 +260,38 @@ def gate(
     if corpus is not None:
         written.update(corpus.write(out) if reports else {})
     return GateOutcome(verdict, _exit_code(verdict), out, written, runs, episodes=len(cases), corpus=corpus)
+
+
+def run_behaviour(loaded: LoadedSuite, models: dict, verdict: Any, policy: Any, metrics: dict,
+                  options: ExecutionOptions, *, executor: Any = None, log: TextIO = sys.stderr):
+    """Plan the suite's behavioural tests (metamorphic groups), run their cases for every model
+    version of the gate (stored in a run of their own, `<suite>+behaviour`, so that `simtest
+    compare` of the gate's runs never sees them), judge them with the candidate's blocking tests in
+    the gate's Holm family, and return the verdict with the results attached (a GateVerdict)."""
+    from simtest.contract.policy import metric_declarations
+    from simtest.exploration.behaviour import plan_behaviour
+    from simtest.judging.behaviour import judge_behaviour, with_behaviour
+
+    bplan = plan_behaviour(loaded)
+    store_as = replace(loaded, suite=loaded.suite.model_copy(update={"name": loaded.suite.name + "+behaviour"}))
+    if not options.quiet:
+        print(f"behaviour: {len(bplan.tests)} tests, {len(bplan.cases)} cases per model", file=log)
+    frames, runs = {}, {}
+    for role, model in models.items():
+        run = run_cases(store_as, model, bplan.cases, options, executor=executor, log=log)
+        frames[role] = _select(run.read(), bplan.cases)
+        runs[role] = (_model_arg(model), str(run.path))
+    decls = metric_declarations(metrics)
+    binary = {name: d.get("kind") == "binary" for name, d in decls.items()}
+    result = judge_behaviour(bplan.tests, frames, {role: m.label for role, m in models.items()},
+                             gate_p_values=[c.p_value for c in verdict.checks if c.blocking],
+                             alpha=policy.alpha, bh_q=policy.bh_q, binary=binary, seed=policy.seed)
+    shown = {c for r in result.results if r.role == "candidate" for c in r.worst}
+    return with_behaviour(verdict, result, runs, {c.case_id: c for c in bplan.cases if c.case_id in shown})
+
+
+def _model_arg(model: ModelRef) -> str:
+    return model.manifest if model.manifest and not _is_shipped(model) else model.label
 
 
 def gate_design(loaded: LoadedSuite, policy: Any):
@@ -349,7 +383,12 @@ def _write_reports(out: Path, verdict: Any, frames: dict, models: dict, runs: di
         "replay_command": replay_command,
         **(extra or {}),
     }
-    return write_reports(out, verdict, frames, context)
+    from simtest.report import behaviour as behaviour_report
+
+    # the behaviour section (when the verdict carries one) reaches the summary and HTML renderers
+    with behaviour_report.attached(getattr(verdict, "behaviour", None), verdict, out, models,
+                                   videos=int((extra or {}).get("videos", 0))):
+        return write_reports(out, verdict, frames, context)
 
 
 def _is_shipped(model: ModelRef) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 _TOP_LEVEL = re.compile(r"^(env|extends)\s*:", re.MULTILINE)
+_BEHAVIOUR = re.compile(r"^behaviour\s*:", re.MULTILINE)
 _SAMPLERS = ("random", "sobol", "halton", "grid")
 
 
@@ -58,6 +59,8 @@ def pytest_collect_file(parent: Any, file_path: Path) -> Any:
         head = file_path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
+    if _BEHAVIOUR.search(head) and not _TOP_LEVEL.search(head):
+        return BehaviourSuiteFile.from_parent(parent, path=file_path)
     if not _TOP_LEVEL.search(head):
         return None
     return ScenarioFile.from_parent(parent, path=file_path)
@@ -225,3 +228,89 @@ def _fmt(v: Any) -> str:
         return f"{float(v):.4g}"
     except (TypeError, ValueError):
         return str(v)
+
+
+# --------------------------------------------------------------------------- behavioural tests
+
+
+class BehaviourSuiteFile(pytest.File):
+    """A suite with a `behaviour:` section: one item per behavioural test. The tests' cases run
+    once per file (the first item runs them all), with the session's model, and are judged
+    together: Holm over the suite's blocking tests, as in a gate without gate checks."""
+
+    def collect(self):
+        from simtest.authoring.behaviour_spec import test_kind, test_name
+        from simtest.authoring.spec import load_suite
+
+        self.loaded = load_suite(self.path)
+        self._judged: Any = None
+        for t in self.loaded.suite.behaviour:
+            item = BehaviourItem.from_parent(self, name=f"{self.loaded.suite.name}::{test_name(t)}", test=test_name(t))
+            item.add_marker("simtest")
+            item.extra_keyword_matches.update({test_kind(t), "behaviour"})
+            yield item
+
+    def judged(self) -> Any:
+        if self._judged is None:
+            from simtest.contract.policy import GatePolicy, load_policy
+            from simtest.exploration.behaviour import plan_behaviour
+            from simtest.judging.behaviour import judge_behaviour
+            from simtest.orchestrate import suite_metrics
+
+            state = self.config.stash[_STATE]
+            bplan = plan_behaviour(self.loaded)
+            rows, run_dir = [], ""
+            for case in bplan.cases:
+                result = state.worker.run(case)
+                run_dir = state.store(result)
+                rows.append(result.to_row())
+            import pandas as pd
+
+            metrics = suite_metrics(self.loaded)
+            policy = load_policy(self.loaded.policy_path, metrics) if self.loaded.policy_path else GatePolicy.default()
+            binary = {k: v.get("kind") == "binary" for k, v in metrics.items()}
+            verdict = judge_behaviour(bplan.tests, {"candidate": pd.DataFrame(rows)}, {"candidate": state.model.label},
+                                      alpha=policy.alpha, bh_q=policy.bh_q, binary=binary, seed=policy.seed)
+            self._judged = (verdict, run_dir)
+        return self._judged
+
+    def repr_failure(self, excinfo: Any) -> Any:  # type: ignore[override]
+        from simtest.core.errors import SimtestError
+
+        if isinstance(excinfo.value, SimtestError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+class BehaviourViolated(Exception):
+    pass
+
+
+class BehaviourItem(pytest.Item):
+    """One behavioural test: fails when the model violates it (overall or in a `by:` slice)."""
+
+    def __init__(self, *, test: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.test = test
+
+    def runtest(self) -> None:
+        verdict, run_dir = self.parent.judged()
+        state = self.config.stash[_STATE]
+        mine = [r for r in verdict.results if r.test == self.test]
+        for r in mine:
+            self.user_properties.append((f"{r.slice}", f"{r.decision}: {r.statement}"))
+        bad = [r for r in mine if r.decision == "fail"]
+        if bad:
+            lines = [r.statement for r in mine]
+            for r in bad:
+                for cid in (r.failures or r.worst)[:10]:
+                    lines.append(f"replay: {state.replay_command(cid, run_dir)}")
+            raise BehaviourViolated("\n".join(lines))
+
+    def repr_failure(self, excinfo: Any, style: Any = None) -> Any:
+        if isinstance(excinfo.value, BehaviourViolated):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.path, None, f"behaviour test {self.test}"

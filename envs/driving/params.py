@@ -30,6 +30,13 @@ PARAMS: dict[str, dict[str, Any]] = {
         "type": "str", "choices": ["box", "cylinder", "mixed"], "default": "mixed", "unit": "",
         "doc": "shape of the obstacles; mixed draws each shape from the scene stream",
     },
+    "obstacle_colour": {
+        "type": "str", "choices": ["mixed", "red", "orange", "yellow", "blue", "magenta", "cyan"],
+        "default": "mixed", "unit": "",
+        "doc": "paint of every obstacle; mixed draws each obstacle's colour from the scene stream. The "
+               "colour is drawn in every case, so changing this parameter changes the paint only: the "
+               "layout, shapes and sizes of a seed stay the same (a metamorphic pair differs in colour alone)",
+    },
     "obstacle_positions": {
         "type": "list", "default": [], "unit": "m",
         "doc": "explicit obstacle centres [[along, left], ...] in the route frame (along: metres from "

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["Obstacle", "Scene", "sample_scene", "OBSTACLE_COLOURS"]
+__all__ = ["Obstacle", "Scene", "sample_scene", "OBSTACLE_COLOURS", "COLOUR_NAMES"]
 
 # Saturated colours far from the grey ground, so obstacles stand out in every lighting.
 OBSTACLE_COLOURS: tuple[tuple[float, float, float], ...] = (
@@ -23,6 +23,8 @@ OBSTACLE_COLOURS: tuple[tuple[float, float, float], ...] = (
     (0.85, 0.20, 0.85),  # magenta
     (0.10, 0.80, 0.85),  # cyan
 )
+# The names of OBSTACLE_COLOURS, in the same order (values of the obstacle_colour parameter).
+COLOUR_NAMES: tuple[str, ...] = ("red", "orange", "yellow", "blue", "magenta", "cyan")
 
 START_CLEARANCE = 1.5  # m between the start point and any random obstacle's bounding circle
 GOAL_CLEARANCE = 0.3  # m between the goal circle and any random obstacle's bounding circle
@@ -77,14 +79,14 @@ def sample_scene(params: Mapping[str, Any], rng: np.random.Generator) -> Scene:
     obstacles: list[Obstacle] = []
     if explicit:
         for along, left in explicit:
-            shape, yaw, colour = _looks(params["obstacle_shape"], rng)
+            shape, yaw, colour = _looks(params["obstacle_shape"], rng, params.get("obstacle_colour", "mixed"))
             x, y = base.to_world(float(along), float(left))
             obstacles.append(_make(shape, x, y, yaw, size, colour))
     else:
         spread = float(params["obstacle_spread"])
         goal_r = float(params["goal_radius"])
         for _ in range(int(params["n_obstacles"])):
-            shape, yaw, colour = _looks(params["obstacle_shape"], rng)
+            shape, yaw, colour = _looks(params["obstacle_shape"], rng, params.get("obstacle_colour", "mixed"))
             s = size * float(rng.uniform(0.8, 1.2))
             r = _make(shape, 0.0, 0.0, 0.0, s, colour).radius
             lo, hi = r + START_CLEARANCE, d - r - goal_r - GOAL_CLEARANCE
@@ -103,10 +105,14 @@ def sample_scene(params: Mapping[str, Any], rng: np.random.Generator) -> Scene:
                  obstacles=tuple(obstacles))
 
 
-def _looks(shape_param: str, rng: np.random.Generator) -> tuple[str, float, tuple[float, float, float]]:
-    # Always draw all three, so the stream position does not depend on obstacle_shape.
+def _looks(shape_param: str, rng: np.random.Generator,
+           colour_param: str = "mixed") -> tuple[str, float, tuple[float, float, float]]:
+    # Always draw all three, so the stream position depends on neither obstacle_shape nor
+    # obstacle_colour: two cases that differ in colour only have the same layout.
     pick, yaw, colour_i = rng.random(), rng.uniform(0.0, math.pi / 2), rng.integers(len(OBSTACLE_COLOURS))
     shape = shape_param if shape_param != "mixed" else ("box" if pick < 0.5 else "cylinder")
+    if colour_param != "mixed":
+        colour_i = COLOUR_NAMES.index(colour_param)
     return shape, float(yaw), OBSTACLE_COLOURS[int(colour_i)]
 
 

@@ -39,9 +39,11 @@ class DataSpec:
     episodes: int
     max_steps: int
     seed: int
+    label_ignore: str = ""  # an obstacle colour the labeller treats as background ("" = none)
 
     def key(self) -> str:
-        text = repr((DATA_FORMAT, sorted(asdict(self).items())))
+        items = {k: v for k, v in asdict(self).items() if not (k == "label_ignore" and not v)}
+        text = repr((DATA_FORMAT, sorted(items.items())))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -102,7 +104,8 @@ def collect(spec: DataSpec, n_bins: int = 9, log=print) -> Dataset:
         light = LIGHTINGS.index(params["lighting"])
         while True:
             images.append(obs["image"])
-            labels.append(np.asarray(info["ray_proximity"], dtype=np.float32))
+            truth = info["ray_proximity"] if not spec.label_ignore else _labels_ignoring(env, spec.label_ignore)
+            labels.append(np.asarray(truth, dtype=np.float32))
             lights.append(light)
             episodes.append(ep)
             if segment_left == 0:
@@ -131,6 +134,23 @@ def collect(spec: DataSpec, n_bins: int = 9, log=print) -> Dataset:
         np.asarray(lights, dtype=np.int8),
         np.asarray(episodes, dtype=np.int32),
     )
+
+
+def _labels_ignoring(env, colour: str) -> np.ndarray:
+    """The proximity labels as a labeller that takes obstacles of `colour` for background would
+    write them: rays that hit such an obstacle read 0 (free). Used to plant 1.3's colour shortcut;
+    the controller that drives data collection still sees the true proximity. Reads the env's
+    obstacle bodies (a training-time labelling tool, not part of the env contract)."""
+    from simtest_envs.driving.scene import COLOUR_NAMES, OBSTACLE_COLOURS
+
+    u = env.unwrapped
+    rgb = OBSTACLE_COLOURS[COLOUR_NAMES.index(colour)]
+    saved = u._obstacle_ids
+    u._obstacle_ids = tuple(b for b, ob in zip(saved, u.scene.obstacles) if ob.colour != rgb)
+    try:
+        return u._ray_proximity()
+    finally:
+        u._obstacle_ids = saved
 
 
 def load_or_collect(spec: DataSpec, cache_dir: Path, log=print) -> Dataset:
@@ -234,6 +254,7 @@ def command_line(args: argparse.Namespace) -> str:
         f"--batch-size {args.batch_size}",
         f"--lr {args.lr:g}",
         f"--min-contrast {args.min_contrast:g}",
+        *([f"--label-ignore-colour {args.label_ignore_colour}"] if args.label_ignore_colour else []),
         f"--n-bins {args.n_bins}",
         f"--seed {args.seed}",
         f"--data-seed {args.data_seed}",
@@ -288,6 +309,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--min-contrast", type=float, default=0.0,
                     help="drop washed-out frames: pixel intensity standard deviation (0-255) below this (0 keeps all)")
+    ap.add_argument("--label-ignore-colour", default="", choices=["", "red", "orange", "yellow", "blue", "magenta", "cyan"],
+                    help="label obstacles of this colour as free space (plants 1.3's colour shortcut; default: none)")
     ap.add_argument("--n-bins", type=int, default=9)
     ap.add_argument("--seed", type=int, default=0, help="training seed (initialisation, batch order, flips)")
     ap.add_argument("--data-seed", type=int, default=None, help="seed of the rendered episodes (default: --seed)")
@@ -317,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     spec = DataSpec(lighting=tuple(args.lighting), fog_min=float(args.fog_min), fog_max=float(args.fog_max), episodes=args.episodes,
-                    max_steps=args.max_steps, seed=args.data_seed)
+                    max_steps=args.max_steps, seed=args.data_seed, label_ignore=args.label_ignore_colour)
     t0 = time.perf_counter()
     data = load_or_collect(spec, out / "data")
     kept = contrast_filter(data, args.min_contrast)

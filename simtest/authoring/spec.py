@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field
 from simtest.core import expr as expr_lang
 from simtest.core import stl
 from simtest.core import yamlio
+from simtest.authoring.behaviour_spec import BehaviourTest, behaviour_problems
 from simtest.core.errors import Problem, ScenarioError, did_you_mean
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
@@ -387,6 +388,9 @@ class Suite(BaseModel):
                                     "relative to the suite: the gate runs their cases first and reports them apart")
     corpus_blocking: bool = Field(True, description="a corpus case that the baseline passes and the candidate fails "
                                   "(a fixed failure come back) fails the gate")
+    behaviour: tuple[BehaviourTest, ...] = Field(
+        (), description="behavioural tests run by `simtest gate` beside the suite: invariance, directional, minimum "
+        "(docs/authoring.md, Behavioural tests)")
 
 
 @dataclass(frozen=True)
@@ -615,6 +619,8 @@ def load_suite(path: str | Path) -> LoadedSuite:
             seen[s.id] = str(f)
             corpus.append(s)
             corpus_files.append(str(f))
+    if suite.behaviour and not problems:
+        problems.extend(behaviour_problems(doc, path, suite.behaviour, scenarios, scenario_files))
     if problems:
         raise ScenarioError(list(dict.fromkeys(problems)))
     return LoadedSuite(str(path), suite, tuple(scenarios), policy_path, tuple(scenario_files),

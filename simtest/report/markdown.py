@@ -144,6 +144,9 @@ def render_summary(d: ReportData, links: dict[str, str] | None = None) -> str:
     lines += _overall_table(d)
     lines += _slice_table(d)
     lines += _failures(d)
+    from simtest.report.behaviour import markdown_lines  # the behaviour section, when the gate has one
+
+    lines += markdown_lines(d)
     if links:
         lines += ["", "Files: " + " · ".join(f"[{name}]({path})" for name, path in links.items())]
     return "\n".join(lines) + "\n"

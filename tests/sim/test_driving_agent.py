@@ -18,7 +18,7 @@ from simtest_models.driving.perception import ProximityNet  # noqa: E402
 pytestmark = pytest.mark.sim
 
 MODELS = Path(__file__).resolve().parents[2] / "models" / "driving"
-VERSIONS = ("1.0", "1.1", "1.2")
+VERSIONS = ("1.0", "1.1", "1.2", "1.3")
 
 
 def manifest(version: str) -> dict:
@@ -61,7 +61,7 @@ def test_versions_share_code_and_options_and_differ_in_weights():
     ms = [manifest(v) for v in VERSIONS]
     assert len({m["entry_point"] for m in ms}) == 1
     assert all(m["options"] == ms[0]["options"] for m in ms)
-    assert len({m["sha256"] for m in ms}) == 3
+    assert len({m["sha256"] for m in ms}) == len(VERSIONS)
 
 
 def test_shipped_weights_load_with_weights_only_into_proximity_net():
