@@ -44,6 +44,8 @@ BIN_WALL = 0.01
 TABLE_RGBA = (0.62, 0.55, 0.45, 1.0)
 BIN_RGBA = (0.25, 0.22, 0.20, 1.0)
 DISTRACTOR_RGBA = (0.82, 0.82, 0.80, 1.0)
+FIDUCIAL_RGBA = (0.05, 0.05, 0.05, 1.0)
+FIDUCIALS = ((0.42, 0.19), (0.42, -0.19), (0.68, 0.17), (0.68, -0.17))  # m: black calibration marks
 # The fixed camera (observation): in front of the workspace, looking down at it.
 CAMERA = {"eye": (0.86, 0.0, 0.62), "target": (0.55, 0.0, 0.0), "fov": 36.0, "near": 0.05, "far": 3.0}
 CLEARANCE_CAP = 0.2  # m: clearance reported when no distractor is nearer (or there are none)
@@ -269,6 +271,10 @@ class GraspEnv(gymnasium.Env):
                                (0, half_inner + w / 2, half_inner, w / 2), (0, -half_inner - w / 2, half_inner, w / 2)):
             box([hx, hy, h / 2], [bx + dx, by + dy, h / 2], BIN_RGBA)
         self._bin_ids = set(bodies[1:])
+        # Calibration marks (visual only) at known table positions: they let a camera-based model
+        # see where its jittered camera is looking.
+        for mx, my in FIDUCIALS:
+            box([0.012, 0.012, 0.0005], [mx, my, 0.0005], FIDUCIAL_RGBA, collide=False)
 
         size = float(params["object_size"])
         shape = params["object_shape"]

@@ -58,9 +58,10 @@ PARAMS: dict[str, dict[str, Any]] = {
         "doc": "scales the diffuse and ambient light of the camera renderer",
     },
     "camera_jitter": {
-        "type": "float", "min": 0.0, "max": 0.03, "default": 0.01, "unit": "m",
+        "type": "float", "min": 0.0, "max": 0.02, "default": 0.005, "unit": "m",
         "doc": "the fixed camera's position and look-at point vary uniformly by up to this much per "
-               "axis (scene stream): a camera mount that is not exactly where it was calibrated",
+               "axis (scene stream): a camera mount that is not exactly where it was calibrated; four "
+               "black calibration marks on the table show where it looks",
     },
     "camera_noise": {
         "type": "float", "min": 0.0, "max": 30.0, "default": 2.0, "unit": "intensity (0-255)",
