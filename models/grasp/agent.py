@@ -32,7 +32,7 @@ class GraspAgent:
         self.last_estimate = None
 
     def perceive(self, image: np.ndarray) -> np.ndarray:
-        """uint8 (64, 64, 3) -> the object's (x, y) in metres."""
+        """uint8 (64, 64, 3) -> the object's (x, y, size) in metres."""
         import torch
 
         frame = np.ascontiguousarray(image, dtype=np.uint8)[None]

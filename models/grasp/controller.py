@@ -29,7 +29,12 @@ class ControllerConfig:
     """Waypoint heights are of the grasp point (between the fingertips) above the table top."""
 
     hover_z: float = 0.14       # m: approach and lift height above the object
-    grasp_z: float = 0.012      # m: grasp height (fingertips just above the table)
+    grasp_height: float = 0.75  # grasp at this share of the perceived object size above the table
+                                # (near the top: the fingers stay off the table and clear of the
+                                # clutter around the object)...
+    grasp_lift: float = 0.0     # ... plus this (m)
+    min_grasp_z: float = 0.010  # m
+    max_grasp_z: float = 0.045  # m
     carry_z: float = 0.20       # m: height while carrying to the bin
     release_z: float = 0.12     # m: the object is let go this high above the bin floor
     max_step: float = 0.05      # m per control step (0.1 s) along a straight line
@@ -41,10 +46,12 @@ class ControllerConfig:
 
 
 class GraspController:
-    """act(target_xy, joints, bin_xy) -> action (8,) float32 = 7 joint targets + finger opening.
+    """act(target, joints, bin_xy) -> action (8,) float32 = 7 joint targets + finger opening.
 
-    `target_xy` is the perceived object position; the controller asks for a fresh one (wants_target)
-    at the start and before every retry."""
+    `target` is the perceived object (x, y[, size]) in metres; the controller asks for a fresh one
+    (wants_target) at the start and before every retry. The grasp height follows the perceived
+    size (the fingers close near its top, never below min_grasp_z); without a size
+    the object is taken to be 4 cm wide."""
 
     def __init__(self, config: ControllerConfig | None = None) -> None:
         import pybullet as pb
@@ -63,6 +70,7 @@ class GraspController:
         self.phase = "perceive"
         self.attempts = 0
         self.target: np.ndarray | None = None
+        self.grasp_z = 0.024
         self._wait = 0
         self._joints_cmd: np.ndarray | None = None
         self._opening = _OPEN
@@ -98,13 +106,16 @@ class GraspController:
 
     # ------------------------------------------------------------------ phases
 
-    def act(self, target_xy: np.ndarray | None, joints: np.ndarray, bin_xy: np.ndarray) -> np.ndarray:
+    def act(self, target: np.ndarray | None, joints: np.ndarray, bin_xy: np.ndarray) -> np.ndarray:
         c = self.config
         joints = np.asarray(joints, dtype=np.float64)
         here = self.grasp_point(joints)
         width = float(joints[7] + joints[8])
         if self.phase == "perceive":
-            self.target = np.asarray(target_xy, dtype=np.float64)
+            t = np.asarray(target, dtype=np.float64).reshape(-1)
+            size = float(t[2]) if t.size > 2 else 0.04
+            self.target = t[:2]
+            self.grasp_z = float(np.clip(c.grasp_height * size + c.grasp_lift, c.min_grasp_z, c.max_grasp_z))
             self.attempts += 1
             self._opening = _OPEN
             self.phase = "approach"
@@ -116,12 +127,12 @@ class GraspController:
             if self._arrived(here, waypoint, xy_only=False):
                 self.phase = "descend"
         if self.phase == "descend":
-            waypoint = np.array([tx, ty, c.grasp_z])
+            waypoint = np.array([tx, ty, self.grasp_z])
             if self._arrived(here, waypoint, xy_only=False):
                 self.phase, self._wait = "close", c.close_steps
         if self.phase == "close":
             self._opening = _CLOSED
-            waypoint = np.array([tx, ty, c.grasp_z])
+            waypoint = np.array([tx, ty, self.grasp_z])
             self._wait -= 1
             if self._wait < 0:
                 self.phase = "lift"

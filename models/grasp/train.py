@@ -24,7 +24,7 @@ import numpy as np
 
 NAME = "grasp-perception"
 ENTRY_POINT = "simtest_models.grasp.agent:make_agent"
-DATA_FORMAT = 1  # bump when the frame collection below changes: invalidates cached renders
+DATA_FORMAT = 2  # bump when the frame collection below changes: invalidates cached renders
 SHAPES = ("box", "cylinder", "sphere")
 COLOURS = ("red", "green", "blue", "yellow")
 
@@ -49,9 +49,10 @@ class Dataset:
     xy: np.ndarray  # float32 (N, 2): object position, m
     size: np.ndarray  # float32 (N,): object_size, m
     elevation: np.ndarray  # float32 (N,): light_elevation, deg
+    colour: np.ndarray  # int8 (N,): index into COLOURS
 
     def select(self, mask: np.ndarray) -> Dataset:
-        return Dataset(self.images[mask], self.xy[mask], self.size[mask], self.elevation[mask])
+        return Dataset(self.images[mask], self.xy[mask], self.size[mask], self.elevation[mask], self.colour[mask])
 
 
 def frame_params(rng: np.random.Generator, spec: DataSpec) -> dict:
@@ -79,7 +80,7 @@ def collect(spec: DataSpec, log=print) -> Dataset:
 
     env = gymnasium.make("simtest/Grasp-v0", disable_env_checker=True)
     rng = np.random.default_rng(spec.seed)
-    images, xy, size, elev = [], [], [], []
+    images, xy, size, elev, colour = [], [], [], [], []
     start = time.perf_counter()
     for i in range(spec.frames):
         params = frame_params(rng, spec)
@@ -88,11 +89,12 @@ def collect(spec: DataSpec, log=print) -> Dataset:
         xy.append(info["object_pose"][:2])
         size.append(params["object_size"])
         elev.append(params["light_elevation"])
+        colour.append(COLOURS.index(params["object_colour"]))
         if (i + 1) % 1000 == 0:
             log(f"  rendered {i + 1}/{spec.frames} frames, {time.perf_counter() - start:.0f} s")
     env.close()
     return Dataset(np.stack(images).astype(np.uint8), np.asarray(xy, np.float32), np.asarray(size, np.float32),
-                   np.asarray(elev, np.float32))
+                   np.asarray(elev, np.float32), np.asarray(colour, np.int8))
 
 
 def load_or_collect(spec: DataSpec, cache_dir: Path, log=print) -> Dataset:
@@ -100,12 +102,12 @@ def load_or_collect(spec: DataSpec, cache_dir: Path, log=print) -> Dataset:
     if path.is_file():
         with np.load(path) as z:
             log(f"using cached frames {path}")
-            return Dataset(z["images"], z["xy"], z["size"], z["elevation"])
+            return Dataset(z["images"], z["xy"], z["size"], z["elevation"], z["colour"])
     log(f"rendering {spec.frames} frames -> {path}")
     data = collect(spec, log=log)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, images=data.images, xy=data.xy, size=data.size, elevation=data.elevation)
+    np.savez(tmp, images=data.images, xy=data.xy, size=data.size, elevation=data.elevation, colour=data.colour)
     os.replace(tmp, path)
     return data
 
@@ -122,7 +124,8 @@ def train(data: Dataset, *, epochs: int, batch_size: int, lr: float, seed: int, 
     generator = torch.Generator().manual_seed(seed)
     val_mask = np.arange(len(data.images)) % val_every == val_every - 1
     tr, va = data.select(~val_mask), data.select(val_mask)
-    x_tr, y_tr = torch.from_numpy(tr.images), torch.from_numpy(tr.xy)
+    x_tr = torch.from_numpy(tr.images)
+    y_tr = torch.from_numpy(np.concatenate([tr.xy, tr.size[:, None]], axis=1))
     net = ObjectLocator(width=width)
     net.set_normalisation(x_tr, y_tr)
     target = (y_tr - net.xy_mean) / net.xy_std
@@ -144,10 +147,13 @@ def train(data: Dataset, *, epochs: int, batch_size: int, lr: float, seed: int, 
         log(f"  epoch {epoch + 1}/{epochs} train loss {total / len(x_tr):.4f}")
     net.eval()
     with torch.inference_mode():
-        err = np.linalg.norm(net(torch.from_numpy(va.images)).numpy() - va.xy, axis=1) * 1000.0
+        pred = net(torch.from_numpy(va.images)).numpy()
+    err = np.linalg.norm(pred[:, :2] - va.xy, axis=1) * 1000.0
+    size_err = np.abs(pred[:, 2] - va.size) * 1000.0
     report = {"train_frames": int(len(tr.images)), "val_frames": int(len(va.images)),
               "val_error_mm_mean": round(float(err.mean()), 2),
-              "val_error_mm_p95": round(float(np.percentile(err, 95)), 2)}
+              "val_error_mm_p95": round(float(np.percentile(err, 95)), 2),
+              "val_size_error_mm_mean": round(float(size_err.mean()), 2)}
     return net, report
 
 
@@ -168,6 +174,8 @@ def command_line(args: argparse.Namespace) -> str:
         f"--max-distractors {args.max_distractors}",
         f"--max-jitter {args.max_jitter:g}",
         f"--min-elevation {args.min_elevation:g}",
+        f"--min-size {args.min_size:g}",
+        f"--colours {','.join(args.colours)}",
         f"--epochs {args.epochs}",
         f"--batch-size {args.batch_size}",
         f"--lr {args.lr:g}",
@@ -186,7 +194,7 @@ def write_manifest(args: argparse.Namespace, weights: Path, data: Dataset, kept:
         f"{len(kept.images)} frames of simtest/Grasp-v0's fixed camera at reset (object shape box/cylinder/"
         f"sphere, size 2-6 cm, 4 colours; 0-{args.max_distractors} distractors; light elevation "
         f"{args.min_elevation:g}-90 deg, any azimuth, intensity 0.4-1.4; camera jitter 0-{args.max_jitter:g} m; "
-        f"pixel noise 0-8); labels: the object's (x, y); data seed {args.data_seed}"
+        f"pixel noise 0-8); labels: the object's (x, y) and size; data seed {args.data_seed}"
     )
     if len(kept.images) != len(data.images):
         trained_on += (f"; {len(data.images) - len(kept.images)} of {len(data.images)} rendered frames filtered out "
@@ -216,6 +224,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--max-jitter", type=float, default=0.02, help="camera_jitter of the training scenes: 0 to this (m)")
     ap.add_argument("--min-elevation", type=float, default=10.0,
                     help="drop frames lit from below this light elevation (deg); 10 keeps all")
+    ap.add_argument("--min-size", type=float, default=0.02,
+                    help="drop frames whose object is smaller than this (m); 0.02 keeps all")
+    ap.add_argument("--colours", default=",".join(COLOURS), type=lambda s: tuple(x.strip() for x in s.split(",") if x.strip()),
+                    help="keep frames whose object has one of these colours (comma-separated)")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=3e-3)
@@ -230,6 +242,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error(f"--max-distractors must be in [0, 5] (the env's n_distractors range), got {args.max_distractors}")
     if not 0.0 <= args.max_jitter <= 0.02:
         ap.error(f"--max-jitter must be in [0, 0.02] (the env's camera_jitter range), got {args.max_jitter}")
+    bad = [c for c in args.colours if c not in COLOURS]
+    if bad or not args.colours:
+        ap.error(f"--colours: {bad or 'empty'} not in {list(COLOURS)}; e.g. --colours red,green,blue")
     if args.frames < 10:
         ap.error(f"--frames must be at least 10, got {args.frames}")
     if args.data_seed is None:
@@ -248,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
                     seed=args.data_seed)
     t0 = time.perf_counter()
     data = load_or_collect(spec, out / "data")
-    kept = data.select(data.elevation >= args.min_elevation)
+    keep_colour = np.isin(data.colour, [COLOURS.index(c) for c in args.colours])
+    kept = data.select((data.elevation >= args.min_elevation) & (data.size >= args.min_size) & keep_colour)
     print(f"{len(data.images)} frames rendered, {len(kept.images)} kept ({time.perf_counter() - t0:.0f} s)")
     if len(kept.images) < 10:
         print(f"error: --min-elevation {args.min_elevation:g} left {len(kept.images)} frames; lower it", file=sys.stderr)
