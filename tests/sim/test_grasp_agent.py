@@ -81,7 +81,7 @@ def test_agent_is_deterministic_after_reset(env, agents):
 
 def test_version_1_2_reads_small_parts_too_large_while_1_1_does_not(env, agents):
     """The planted, weight-only defect (models/grasp/grasp-perception-1.2.yaml): trained without
-    objects under 3.5 cm, 1.2 overestimates 2 cm parts by about a centimetre or more; the grasp
+    objects under 4 cm, 1.2 reads 2 cm parts as 4 cm or more (1.1: within 8 mm); the grasp
     height follows the size, so its fingers close over the part. Large parts are read alike."""
     small, large = {1.1: [], 1.2: []}, {1.1: [], 1.2: []}
     for seed in range(8):
@@ -89,7 +89,7 @@ def test_version_1_2_reads_small_parts_too_large_while_1_1_does_not(env, agents)
             obs, info = env.reset(seed=seed, options={"params": {"object_size": size, "n_distractors": 1}})
             for v in (1.1, 1.2):
                 out[v].append(agents[str(v)].perceive(obs["image"])[2] - size)
-    assert np.mean(small[1.2]) > 0.008 and np.mean(small[1.1]) < 0.004
+    assert np.mean(small[1.2]) > 0.015 and np.mean(small[1.1]) < 0.008
     assert abs(np.mean(large[1.2]) - np.mean(large[1.1])) < 0.004
 
 
