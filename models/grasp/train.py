@@ -197,8 +197,11 @@ def write_manifest(args: argparse.Namespace, weights: Path, data: Dataset, kept:
         f"pixel noise 0-8); labels: the object's (x, y) and size; data seed {args.data_seed}"
     )
     if len(kept.images) != len(data.images):
+        why = [f"light_elevation < {args.min_elevation:g} deg" for _ in [0] if args.min_elevation > 10.0]
+        why += [f"object_size < {args.min_size:g} m" for _ in [0] if args.min_size > 0.02]
+        why += [f"object_colour not in {'/'.join(args.colours)}" for _ in [0] if set(args.colours) != set(COLOURS)]
         trained_on += (f"; {len(data.images) - len(kept.images)} of {len(data.images)} rendered frames filtered out "
-                       f"(light_elevation < {args.min_elevation:g} deg)")
+                       f"({', '.join(why)})")
     manifest = {
         "name": NAME,
         "version": str(args.version),
