@@ -10,7 +10,7 @@ STAMP       := $(VENV)/.installed
 TEST_STAMP  := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
-.PHONY: demo demo-recsys test test-all bench validate clean venv
+.PHONY: demo demo-recsys demo-grasp test test-all bench validate clean venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,19 @@ demo-recsys: $(STAMP)
 	  --candidate recsys-ranker@1.2 --baseline recsys-ranker@1.1 \
 	  --reference recsys-ranker@1.0 --out .simtest/reports/demo-recsys; \
 	  rc=$$?; echo "simtest gate exited $$rc"; test $$rc -le 1
+
+# Grasping: first the previous version against the pinned reference (passes), then the candidate
+# against both (fails on the small-parts slice). The second gate reuses the first's runs.
+demo-grasp: $(STAMP)
+	$(VENV)/bin/simtest gate --suite scenarios/grasp/smoke.yaml \
+	  --candidate grasp-perception@1.1 --baseline grasp-perception@1.0 \
+	  --out .simtest/reports/demo-grasp-1.1; \
+	  rc=$$?; echo "simtest gate (1.1 vs 1.0) exited $$rc"; test $$rc -eq 0
+	$(VENV)/bin/simtest gate --suite scenarios/grasp/smoke.yaml \
+	  --candidate grasp-perception@1.2 --baseline grasp-perception@1.1 \
+	  --reference grasp-perception@1.0 --out .simtest/reports/demo-grasp; \
+	  rc=$$?; echo "simtest gate (1.2 vs 1.1 and 1.0) exited $$rc (0 pass, 1 regression, 2 bad input, 3 invalid run)"; \
+	  test $$rc -le 1
 
 test: $(TEST_STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -14,6 +14,8 @@ def _register() -> None:
         gymnasium.register(id="simtest/Driving-v0", entry_point="simtest_envs.driving.env:DrivingEnv")
     if "simtest/RecsysSession-v0" not in gymnasium.envs.registry:
         gymnasium.register(id="simtest/RecsysSession-v0", entry_point="simtest_envs.recsys.env:RecsysSessionEnv")
+    if "simtest/Grasp-v0" not in gymnasium.envs.registry:
+        gymnasium.register(id="simtest/Grasp-v0", entry_point="simtest_envs.grasp.env:GraspEnv")
 
 
 _register()

@@ -23,4 +23,13 @@ def simtest_envs() -> dict[str, dict]:
             "episode_metrics": "simtest_envs.recsys.metrics:episode_metrics",
             "configure": "reset_options",
         },
+        "simtest/Grasp-v0": {
+            "entry_point": "simtest_envs.grasp.env:GraspEnv",
+            "params": "simtest_envs.grasp.params:PARAMS",
+            "metrics": "simtest_envs.grasp.metrics:METRICS",
+            "episode_metrics": "simtest_envs.grasp.metrics:episode_metrics",
+            "configure": "reset_options",
+            "views": {"wrist": "render_wrist", "scene": "render_scene"},
+            "failure_views": ["wrist", "scene"],  # failure GIFs: the wrist and scene cameras side by side
+        },
     }
