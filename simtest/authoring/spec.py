@@ -551,6 +551,21 @@ def _domain_shape_problems(doc: yamlio.Located) -> list[Problem]:
     return out
 
 
+def _load_unique(files, scenarios: list, scenario_files: list, seen: dict, problems: list) -> None:
+    """Load each scenario file; every problem is collected, and an id used twice is one."""
+    for f in files:
+        try:
+            s = load_scenario(f)
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
+            continue
+        if s.id in seen:
+            problems.append(Problem(str(f), "$.id", f'scenario id "{s.id}" is also used by {seen[s.id]}; ids must be unique'))
+        seen[s.id] = str(f)
+        scenarios.append(s)
+        scenario_files.append(str(f))
+
+
 def load_suite(path: str | Path) -> LoadedSuite:
     """Load a suite and every scenario it names. All problems in all files are reported at once."""
     path = Path(path)
@@ -568,18 +583,8 @@ def load_suite(path: str | Path) -> LoadedSuite:
         files.extend(Path(m) for m in matched if Path(m).resolve() != path.resolve())
     scenarios: list[Scenario] = []
     scenario_files: list[str] = []
-    seen: dict[str, str] = {}
-    for f in dict.fromkeys(files):
-        try:
-            s = load_scenario(f)
-        except ScenarioError as exc:
-            problems.extend(exc.problems)
-            continue
-        if s.id in seen:
-            problems.append(Problem(str(f), "$.id", f'scenario id "{s.id}" is also used by {seen[s.id]}; ids must be unique'))
-        seen[s.id] = str(f)
-        scenarios.append(s)
-        scenario_files.append(str(f))
+    seen: dict[str, str] = {}  # scenario id -> file, across the suite's scenarios and its corpus
+    _load_unique(dict.fromkeys(files), scenarios, scenario_files, seen, problems)
     policy_path = None
     if suite.policy is not None:
         policy_path = str(path.parent / suite.policy)
@@ -608,17 +613,7 @@ def load_suite(path: str | Path) -> LoadedSuite:
             problems.append(doc.problem(("corpus", i), f'corpus directory "{folder}" not found next to {path.name}; '
                                         "create it with `simtest search ... --save-corpus DIR`"))
             continue
-        for f in sorted(where.glob("*.yaml")):
-            try:
-                s = load_scenario(f)
-            except ScenarioError as exc:
-                problems.extend(exc.problems)
-                continue
-            if s.id in seen:
-                problems.append(Problem(str(f), "$.id", f'scenario id "{s.id}" is also used by {seen[s.id]}; ids must be unique'))
-            seen[s.id] = str(f)
-            corpus.append(s)
-            corpus_files.append(str(f))
+        _load_unique(sorted(where.glob("*.yaml")), corpus, corpus_files, seen, problems)
     if suite.behaviour and not problems:
         problems.extend(behaviour_problems(doc, path, suite.behaviour, scenarios, scenario_files))
     if problems:

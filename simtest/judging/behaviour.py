@@ -129,17 +129,6 @@ class BehaviourVerdict:
                 "notes": list(self.notes), "results": [r.to_json() for r in self.results]}
 
 
-def _clean(v: Any) -> Any:
-    if isinstance(v, (np.floating, float)):
-        v = float(v)
-        return v if math.isfinite(v) else None
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    return v
 
 
 # --------------------------------------------------------------------------- decisions (pure numbers)
@@ -435,6 +424,7 @@ def judge_behaviour(tests: Sequence[PlannedTest], frames: Mapping[str, pd.DataFr
 
 
 from simtest.judging.compare import Verdict  # noqa: E402  (the gate's value type, extended below)
+from simtest.core.jsonsafe import json_safe as _clean
 
 
 @dataclass(frozen=True)

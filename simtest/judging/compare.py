@@ -44,6 +44,7 @@ from simtest.judging.sequential import SequentialDesign
 from simtest.core.errors import ComparisonError
 from simtest.contract.policy import BUILTIN_METRICS, GatePolicy, metric_declarations
 from simtest.contract.results import CHECK_PREFIX, MARGIN_PREFIX, METRIC_PREFIX
+from simtest.core.jsonsafe import json_safe as _clean
 
 __all__ = [
     "CheckResult", "RunStats", "NewFailure", "ScenarioChange", "Verdict", "compare",
@@ -187,20 +188,6 @@ class Verdict:
         return json.dumps(self.to_json(), indent=2, sort_keys=False, allow_nan=False) + "\n"
 
 
-def _clean(v: Any) -> Any:
-    """JSON-safe: numpy scalars to Python, non-finite floats to None, tuples to lists."""
-    if isinstance(v, (np.floating, float)):
-        v = float(v)
-        return v if math.isfinite(v) else None
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
-    return v
 
 
 # --------------------------------------------------------------------------- preparation

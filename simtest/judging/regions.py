@@ -50,6 +50,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from simtest.judging import stats
+from simtest.core.jsonsafe import json_safe as _clean
 
 __all__ = ["Condition", "Region", "RegionSearch", "PairedData", "search", "search_frames", "paired_data"]
 
@@ -149,19 +150,6 @@ class RegionSearch:
         return _clean(d)
 
 
-def _clean(v: Any) -> Any:
-    if isinstance(v, (np.floating, float)):
-        v = float(v)
-        return v if math.isfinite(v) else None
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
-    return v
 
 
 # --------------------------------------------------------------------------- paired data

@@ -12,7 +12,7 @@ pytest.importorskip("highway_env", reason="highway-env is not installed: pip ins
 
 from test_thirdparty_common import assert_quiet_stdout, first_case_id, install_copy, simtest  # noqa: E402
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = pytest.mark.e2e  # ~20 s; in make test so that CI runs the recipe (issue 13)
 
 
 def test_highway_recipe_validate_run_gate_replay_determinism(tmp_path):
