@@ -3,11 +3,8 @@ among static obstacles, seen through an on-board camera; per-step ground truth g
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import sys
-from typing import Any, Iterator
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -16,6 +13,7 @@ import pybullet_data
 from gymnasium import spaces
 from pybullet_utils.bullet_client import BulletClient
 
+from simtest_envs.native import native_stdout_silenced as _native_stdout_silenced
 from simtest_envs.driving.params import resolve_params
 from simtest_envs.driving.scene import Scene, sample_scene
 
@@ -428,22 +426,3 @@ def _paint(img: np.ndarray, rows_cols: np.ndarray, colour: tuple[int, int, int])
 def _sun(light: dict[str, Any]) -> list[float]:
     el, az = math.radians(light["elevation"]), math.radians(light["azimuth"])
     return [math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)]
-
-
-@contextlib.contextmanager
-def _native_stdout_silenced() -> Iterator[None]:
-    """Send file descriptor 1 to /dev/null while C code runs (Python's own output is flushed
-    first and is unaffected afterwards). A no-op where fd 1 cannot be duplicated."""
-    try:
-        sys.stdout.flush()
-        saved = os.dup(1)
-    except (OSError, ValueError, AttributeError):
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)

@@ -4,11 +4,8 @@ fixed camera; per-step ground truth goes into `info` (docs/grasp.md)."""
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import sys
-from typing import Any, Iterator
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -17,6 +14,7 @@ import pybullet_data
 from gymnasium import spaces
 from pybullet_utils.bullet_client import BulletClient
 
+from simtest_envs.native import native_stdout_silenced as _native_stdout_silenced
 from simtest_envs.grasp.params import COLOURS, resolve_params
 from simtest_envs.grasp.scene import Scene, sample_scene
 
@@ -403,22 +401,3 @@ class GraspEnv(gymnasium.Env):
     def _require_reset(self) -> None:
         if self.scene is None:
             raise RuntimeError("GraspEnv: call reset() before rendering")
-
-
-@contextlib.contextmanager
-def _native_stdout_silenced() -> Iterator[None]:
-    """Send file descriptor 1 to /dev/null while C code runs (Python's own output is flushed
-    first). A no-op where fd 1 cannot be duplicated."""
-    try:
-        sys.stdout.flush()
-        saved = os.dup(1)
-    except (OSError, ValueError, AttributeError):
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
