@@ -78,27 +78,33 @@ def parse(text: str) -> Expr:
     return Expr(text, tree, names)
 
 
-def _tokenize(text: str) -> list[tuple[str, str]]:
+def scan(text: str, pattern: re.Pattern, error: type[Exception]) -> list[tuple[str, str, int]]:
+    """Tokens (kind, text, 1-based column) of `text` by the named groups of `pattern`; raises
+    `error` naming the column where it cannot read. Shared by this grammar and simtest.core.stl."""
     tokens, pos = [], 0
     text = text.rstrip()
     while pos < len(text):
-        m = _TOKEN.match(text, pos)
+        m = pattern.match(text, pos)
         if not m or m.end() == pos:
-            raise ExprError(f'cannot read "{text[pos:].strip()[:20]}" in "{text}" (column {pos + 1})')
+            raise error(f'cannot read "{text[pos:].strip()[:20]}" in "{text}" (column {pos + 1})')
         kind = m.lastgroup
-        tokens.append((kind, m.group(kind)))
+        tokens.append((kind, m.group(kind), m.start(kind) + 1))
         pos = m.end()
     return tokens
 
 
+def _tokenize(text: str) -> list[tuple[str, str, int]]:
+    return scan(text, _TOKEN, ExprError)
+
+
 class _Parser:
-    def __init__(self, text: str, tokens: list[tuple[str, str]]):
+    def __init__(self, text: str, tokens: list[tuple[str, str, int]]):
         self.text, self.tokens, self.pos = text, tokens, 0
 
-    def peek(self) -> tuple[str, str] | None:
+    def peek(self) -> tuple[str, str, int] | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
 
-    def take(self, value: str | None = None) -> tuple[str, str]:
+    def take(self, value: str | None = None) -> tuple[str, str, int]:
         tok = self.peek()
         if tok is None:
             raise ExprError(f'"{self.text}" ends too early' + (f' (expected "{value}")' if value else ""))
@@ -164,7 +170,7 @@ class _Parser:
         return self.atom()
 
     def atom(self) -> tuple:
-        kind, value = self.take()
+        kind, value = self.take()[:2]
         if kind == "num":
             try:
                 number = float(value) if any(c in value for c in ".eE") else int(value)

@@ -38,6 +38,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from simtest.core.expr import scan
+
 __all__ = ["STLError", "Formula", "parse", "is_temporal", "trace_from_infos", "TEMPORAL_OPS"]
 
 TEMPORAL_OPS = ("always", "eventually", "historically", "once")
@@ -149,17 +151,7 @@ def _scalar(v) -> bool:
 
 
 def _tokenize(text: str) -> list[tuple[str, str, int]]:
-    tokens, pos = [], 0
-    text = text.rstrip()
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos:
-            raise STLError(f'cannot read "{text[pos:].strip()[:20]}" in "{text}" (column {pos + 1})')
-        kind = m.lastgroup
-        start = m.start(kind)
-        tokens.append((kind, m.group(kind), start + 1))
-        pos = m.end()
-    return tokens
+    return scan(text, _TOKEN, STLError)
 
 
 class _Parser:
