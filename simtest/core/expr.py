@@ -14,6 +14,8 @@ Grammar (no eval, no attribute access, no calls except a fixed whitelist):
 
 from __future__ import annotations
 
+import functools
+
 import math
 import re
 from dataclasses import dataclass
@@ -66,6 +68,12 @@ def parse(text: str) -> Expr:
         raise ExprError(f"expression is {len(text)} characters long; keep it under {MAX_LENGTH}")
     if not text.strip():
         raise ExprError("empty expression; write a condition such as `collision == 0`")
+    return _parse(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> Expr:
+    # checks are parsed in the worker for every episode: a text's tree is an immutable value, parse it once
     tokens = _tokenize(text)
     parser = _Parser(text, tokens)
     try:

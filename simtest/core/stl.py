@@ -31,6 +31,8 @@ signals are finite numbers; NaN signals make the verdict false and the robustnes
 
 from __future__ import annotations
 
+import functools
+
 import math
 import re
 from dataclasses import dataclass
@@ -111,6 +113,12 @@ def parse(text: str) -> Formula:
         raise STLError(f"requirement is {len(text)} characters long; keep it under {MAX_LENGTH}")
     if not text.strip():
         raise STLError("empty requirement; write one such as `always(clearance > 0.3)`")
+    return _parse(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> Formula:
+    # checks are parsed in the worker for every episode: a text's tree is an immutable value, parse it once
     tokens = _tokenize(text)
     p = _Parser(text, tokens)
     try:
