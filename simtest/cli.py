@@ -55,7 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         if not args.suite or not args.model:
             raise UsageError("simtest run needs --suite PATH and --model REF (or --resume RUN)")
-        run, frame = run_suite(args.suite, args.model, _exec_options(args))
+        run, frame = run_suite(args.suite, args.model, _exec_options(args), full=args.full)
     counts = frame["outcome"].value_counts().to_dict()
     passed = int(frame["passed"].sum())
     print(f"{len(frame)} episodes: {passed} passed checks, "
@@ -68,7 +68,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from simtest.orchestrate import gate
 
     outcome = gate(args.suite, args.candidate, args.baseline, args.reference, policy_path=args.policy,
-                   options=_exec_options(args), out_dir=args.out)
+                   options=_exec_options(args), out_dir=args.out, baseline_run=args.baseline_run,
+                   baseline_branch=args.baseline_branch)
     _print_verdict(outcome)
     if outcome.corpus is not None:
         print(outcome.corpus.markdown())
@@ -242,6 +243,23 @@ def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:
 # --------------------------------------------------------------------------- parser
 
 
+def cmd_runs(args: argparse.Namespace) -> int:
+    from simtest.runs import list_runs, runs_gc
+
+    if args.action == "gc":
+        if args.keep is None or args.keep < 1:
+            raise UsageError("simtest runs gc needs --keep N (N >= 1): the newest N runs of each suite, model and "
+                             "branch are kept")
+        print(runs_gc(args.results, keep=args.keep, suite=args.suite, model=args.model, dry_run=args.dry_run,
+                      grace_s=args.grace_h * 3600.0))
+        return EXIT_PASS
+    if args.action not in (None, "list"):
+        raise UsageError(f'unknown action "{args.action}" for simtest runs: use `simtest runs` (list) or '
+                         "`simtest runs gc --keep N`")
+    print(list_runs(args.results, suite=args.suite, model=args.model, as_json=args.json))
+    return EXIT_PASS
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="simtest",
@@ -254,14 +272,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", help="suite YAML, e.g. scenarios/driving/smoke.yaml")
     p.add_argument("--model", help="name@version (see `simtest models`) or a manifest path")
     p.add_argument("--resume", metavar="RUN", help="run the missing cases of an existing run directory")
+    p.add_argument("--full", action="store_true",
+                   help="also every extra seed round a gate may ask for, the failure corpus and the behavioural "
+                        "tests: what a push-to-main job stores so that PR gates read the baseline (docs/ci.md)")
     _exec_args(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("gate", help="run candidate, baseline and reference on a suite and judge the candidate")
     p.add_argument("--suite", required=True)
     p.add_argument("--candidate", required=True, metavar="REF")
-    p.add_argument("--baseline", required=True, metavar="REF", help="the previous version")
-    p.add_argument("--reference", metavar="REF", help="the pinned older version (cumulative margins)")
+    p.add_argument("--baseline", required=True, metavar="REF",
+                   help="the previous version; REF@BRANCH (e.g. driving-perception@1.1@main) reads its results from "
+                        "the newest stored run made from BRANCH's code instead of running it")
+    p.add_argument("--baseline-run", metavar="URI",
+                   help="read the baseline's results from this stored run (directory or URI); nothing is re-run")
+    p.add_argument("--baseline-branch", metavar="BRANCH",
+                   help="like REF@BRANCH for the baseline and the reference (overrides the suite's baseline_branch; "
+                        "`none` runs them here)")
+    p.add_argument("--reference", metavar="REF", help="the pinned older version (cumulative margins); REF@BRANCH as for --baseline")
     p.add_argument("--policy", help="gate policy YAML (default: the suite's `policy`)")
     p.add_argument("--out", help="report directory (default: .simtest/reports/<timestamp>)")
     _exec_args(p)
@@ -290,6 +318,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", help="gate policy YAML (default: the policy the candidate run was gated with, else the built-in one)")
     p.add_argument("--out", help="report directory (default: .simtest/reports/<timestamp>)")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("runs", help="list stored runs with provenance, size and age; `runs gc --keep N` removes old ones")
+    p.add_argument("action", nargs="?", choices=("list", "gc"), default=None, help="list (default) or gc")
+    p.add_argument("--results", default=".simtest/results", help="results directory or URI (default: %(default)s)")
+    p.add_argument("--suite", help="only this suite (name or file stem slug)")
+    p.add_argument("--model", metavar="REF", help="only this model (name@version or name)")
+    p.add_argument("--json", action="store_true", help="list as JSON lines")
+    p.add_argument("--keep", type=int, help="gc: keep the newest N runs of each suite, model and branch")
+    p.add_argument("--grace-h", type=float, default=1.0,
+                   help="gc: never remove a run updated less than this many hours ago (default: %(default)s)")
+    p.add_argument("--dry-run", action="store_true", help="gc: say what would be removed, remove nothing")
+    p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("validate", help="check scenario, suite and policy files; report every problem")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")

@@ -8,6 +8,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
@@ -84,7 +85,8 @@ def run_cases(
 
     store = RunStore(options.results)
     run = store.open_run(loaded.suite.name, model, suite_env_build(loaded), suite_path=loaded.path,
-                         extra={"policy": str(Path(loaded.policy_path).resolve()) if loaded.policy_path else None})
+                         extra={"policy": str(Path(loaded.policy_path).resolve()) if loaded.policy_path else None},
+                         provenance=_provenance())
     done = run.case_ids()
     missing = [c for c in cases if c.case_id not in done]
     if not missing:
@@ -162,12 +164,149 @@ def _save_error(results: str, result) -> str:
     return f"cat {path.resolve()}"
 
 
-def run_suite(suite_path: str, model_ref: str, options: ExecutionOptions, *, log: TextIO = sys.stderr):
+@lru_cache(maxsize=1)
+def _provenance_cached(cwd: str) -> str:
+    import json
+
+    from simtest.execution.provenance import collect
+
+    return json.dumps(collect(cwd))
+
+
+def _provenance() -> dict:
+    """Git commit/branch/dirty and CI job of this process (simtest.execution.provenance)."""
+    import json
+    import os
+
+    return json.loads(_provenance_cached(os.getcwd()))
+
+
+def run_suite(suite_path: str, model_ref: str, options: ExecutionOptions, *, full: bool = False,
+              log: TextIO = sys.stderr):
+    """Run a suite for one model. `full`: also every extra seed round a gate of this suite may ask
+    for, its failure corpus and its behavioural tests, so that a gate taking this model's results as
+    its stored baseline (`--baseline REF@main`) never needs to run it (docs/ci.md)."""
     loaded = load_suite(suite_path)
     model = registry.resolve_model(model_ref)
-    cases = plan(loaded)
+    cases = list(plan(loaded))
+    if full:
+        from simtest.contract.policy import GatePolicy, load_policy
+
+        policy = load_policy(loaded.policy_path, suite_metrics(loaded)) if loaded.policy_path else GatePolicy.default()
+        design = gate_design(loaded, policy)
+        for round_ in range(1, design.looks):
+            cases.extend(_round_cases(loaded, design, round_))
     run = run_cases(loaded, model, cases, options, log=log)
+    if full and loaded.corpus:
+        run_corpus(loaded, {"baseline": model}, options, log=log, roles=("baseline",))
+    if full and loaded.suite.behaviour:
+        from simtest.exploration.behaviour import plan_behaviour
+
+        run_cases(_behaviour_suite(loaded), model, plan_behaviour(loaded).cases, options, log=log)
     return run, _select(run.read(), cases)
+
+
+def _round_cases(loaded: LoadedSuite, design: Any, round_: int) -> list[Case]:
+    """Every case of extra seed round `round_` (1-based): the same samples, the next seeds."""
+    p = design.seeds_per_round
+    return list(plan(loaded, seed_start=loaded.suite.seeds + (round_ - 1) * p, seeds=p))
+
+
+def _behaviour_suite(loaded: LoadedSuite) -> LoadedSuite:
+    """Behaviour cases are stored in a run of their own, `<suite>+behaviour`."""
+    return replace(loaded, suite=loaded.suite.model_copy(update={"name": loaded.suite.name + "+behaviour"}))
+
+
+def _corpus_suite(loaded: LoadedSuite) -> LoadedSuite:
+    from simtest.authoring.spec import Suite
+
+    return LoadedSuite(loaded.path, Suite(name=f"{loaded.suite.name}-corpus", scenarios=loaded.corpus_files),
+                       loaded.corpus, None, loaded.corpus_files)
+
+
+# --------------------------------------------------------------------------- stored baselines
+
+
+def split_branch(ref: str) -> tuple[str, str | None]:
+    """`name@version@branch` -> (`name@version`, `branch`); `path.yaml@branch` -> (`path.yaml`,
+    `branch`); anything else -> (ref, None)."""
+    head, sep, tail = ref.rpartition("@")
+    if sep and tail and ("@" in head or head.endswith((".yaml", ".yml"))):
+        return head, tail
+    return ref, None
+
+
+@dataclass(frozen=True)
+class StoredSource:
+    """Where one role's results come from when they are read, not run: a branch's newest stored
+    run (`--baseline REF@main`, suite key `baseline_branch`) or one run (`--baseline-run URI`)."""
+
+    ref: str  # the model reference as given (without @branch)
+    branch: str | None = None
+    run_uri: str | None = None
+
+    @property
+    def what(self) -> str:
+        return f"run {self.run_uri}" if self.run_uri else f"branch {self.branch}"
+
+
+def _label_of(ref: str) -> str:
+    try:
+        return registry.resolve_model(ref).label
+    except Exception:  # noqa: BLE001 - the model may be gone on this branch; a name@version still names it
+        return ref
+
+
+def find_stored_run(results: str, suite: str, source: StoredSource, cases: Sequence[Case], *,
+                    make_command: str):
+    """The stored run a role's results are read from: the newest run of the model for `suite` whose
+    provenance is on the source's branch (clean, with a commit on that branch), preferring one that
+    holds every planned case. UsageError (exit 2) naming `make_command` when there is none."""
+    from simtest.execution.provenance import on_branch
+    from simtest.execution.store import RunStore, open_run_path
+
+    if source.run_uri:
+        return open_run_path(source.run_uri)
+    label = _label_of(source.ref)
+    store = RunStore(results)
+    infos = [i for i in store.runs(suite=suite, model=label) if not i.problem]
+    mine = [i for i in infos if on_branch(i.provenance, source.branch)]
+    if not mine:
+        dirty = sum(1 for i in infos if ((i.provenance.get("git") or {}).get("dirty")))
+        seen = (f"; {len(infos)} run(s) of it are stored there, none made from a clean commit on {source.branch}"
+                + (f" ({dirty} from a dirty checkout)" if dirty else "")) if infos else ""
+        raise UsageError(f"no stored run of {label} for suite {suite} made from branch {source.branch} in "
+                         f"{results}{seen}. The gate never re-runs the baseline with this branch's code: make that "
+                         f"run on {source.branch} (the push-to-main CI job does) with\n  {make_command}")
+    wanted = [c.case_id for c in cases]
+    runs = [store.open_run_path(i.path) for i in mine]
+    complete = [r for r in runs if not r.missing(wanted)]
+    return complete[0] if complete else runs[0]
+
+
+def _stored_rounds(run: Any, loaded: LoadedSuite, design: Any) -> int:
+    """How many extra seed rounds of the design a stored run holds completely (fixed before any
+    look: the gate's design may not depend on the data it judges)."""
+    have = run.case_ids()
+    rounds = 0
+    for round_ in range(1, design.looks):
+        if any(c.case_id not in have for c in _round_cases(loaded, design, round_)):
+            break
+        rounds = round_
+    return rounds
+
+
+def _describe_stored(role: str, run: Any, source: StoredSource) -> str:
+    prov = run.manifest.get("provenance") or {}
+    git = prov.get("git") or {}
+    ci = prov.get("ci") or {}
+    where = f"commit {str(git.get('commit'))[:10]}" if git.get("commit") else "no recorded commit"
+    if git.get("branch"):
+        where += f" on {git['branch']}"
+    if ci.get("url"):
+        where += f", {ci['url']}"
+    return (f"{role}: {run.model_label} read from the stored run {run.path} ({where}; {len(run)} episodes, "
+            f"none re-run), selected by {source.what}")
 
 
 def _select(frame, cases: Sequence[Case]):
@@ -201,8 +340,15 @@ def gate(
     out_dir: str | None,
     log: TextIO = sys.stderr,
     reports: bool = True,
+    baseline_run: str | None = None,
+    baseline_branch: str | None = None,
 ) -> GateOutcome:
-    """`reports=False` skips writing summary/verdict/junit/html (benchmarks that run hundreds of gates)."""
+    """`reports=False` skips writing summary/verdict/junit/html (benchmarks that run hundreds of gates).
+
+    Stored baselines (docs/ci.md): `baseline` (and `reference`) written `REF@BRANCH`, or
+    `baseline_branch` (else the suite's `baseline_branch`; "none" turns it off), or `baseline_run`
+    (a run directory or URI) make the gate read that role's results from a stored run made from
+    that branch's code, never run it with this checkout's code."""
     from simtest.judging.compare import cases_in_slices, compare
     from simtest.contract.policy import GatePolicy, load_policy
 
@@ -210,46 +356,71 @@ def gate(
     metrics = suite_metrics(loaded)
     policy_file = policy_path or loaded.policy_path
     policy = load_policy(policy_file, metrics) if policy_file else GatePolicy.default()
-    models = {"candidate": registry.resolve_model(candidate), "baseline": registry.resolve_model(baseline)}
-    if reference:
-        models["reference"] = registry.resolve_model(reference)
     cases = list(plan(loaded))
+    default_branch = loaded.suite.baseline_branch if baseline_branch is None else baseline_branch
+    default_branch = None if default_branch in ("", "none") else default_branch
+    sources: dict[str, StoredSource] = {}
+    for role, ref in (("baseline", baseline), ("reference", reference)):
+        if not ref:
+            continue
+        bare, branch = split_branch(ref)
+        if role == "baseline" and baseline_run:
+            sources[role] = StoredSource(bare, run_uri=baseline_run)
+        elif branch or default_branch:
+            sources[role] = StoredSource(bare, branch=branch or default_branch)
+    make = {role: (f"simtest run --suite {loaded.path} --model {src.ref} --full --results {options.results}")
+            for role, src in sources.items()}
+    stored = {role: find_stored_run(options.results, loaded.suite.name, src, cases, make_command=make[role])
+              for role, src in sources.items()}
+    models = {"candidate": registry.resolve_model(candidate)}
+    for role, ref in (("baseline", baseline), ("reference", reference)):
+        if ref:
+            models[role] = _model_from_manifest(stored[role]) if role in stored else registry.resolve_model(ref)
     design = gate_design(loaded, policy)
+    if stored:  # the design is fixed before any look: only rounds every stored run holds
+        design = replace(design, looks=1 + min(_stored_rounds(r, loaded, design) for r in stored.values()))
+        if not options.quiet:
+            for role, run in stored.items():
+                print(_describe_stored(role, run, sources[role]), file=log)
     executor = options.make_executor()
-    runs: dict[str, Any] = {}
+    runs: dict[str, Any] = dict(stored)
     corpus = None
+
+    def run_missing(role: str):
+        return stored[role] if role in stored else run_cases(loaded, models[role], cases, options,
+                                                                 executor=executor, log=log)
+
     try:
         if loaded.corpus:  # the failure corpus runs first: known, fixed or newly failing (see run_corpus)
-            corpus = run_corpus(loaded, models, options, executor=executor, log=log)
+            corpus = run_corpus(loaded, models, options, executor=executor, log=log,
+                                stored=_stored_siblings(_corpus_suite(loaded), stored, sources, options, make))
         for role in ("baseline", "reference", "candidate"):
             if role in models:
-                runs[role] = run_cases(loaded, models[role], cases, options, executor=executor, log=log)
+                runs[role] = run_missing(role)
         frames = {role: _select(run.read(), cases) for role, run in runs.items()}
         verdict = compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, metrics,
                           design=design)
-        s = loaded.suite
-        p = design.seeds_per_round
         for round_ in range(1, design.looks):
             # extra seeds only where a blocking decision is open (judging says which slices)
             slices = list(verdict.extend)
             if not slices:
                 break
-            extra_all = plan(loaded, seed_start=s.seeds + (round_ - 1) * p, seeds=p)
             wanted = cases_in_slices(frames["baseline"], slices, policy)
-            extra = [c for c in extra_all if (c.scenario, c.sample) in wanted]
+            extra = [c for c in _round_cases(loaded, design, round_) if (c.scenario, c.sample) in wanted]
             if not extra:
                 break
             if not options.quiet:
                 print(f"open: {', '.join(slices)} -> {len(extra)} more cases per model "
                       f"(look {round_ + 1} of {design.looks})", file=log)
             cases.extend(extra)
-            for role, model in models.items():
-                runs[role] = run_cases(loaded, model, cases, options, executor=executor, log=log)
+            for role in models:
+                runs[role] = run_missing(role)
             frames = {role: _select(run.read(), cases) for role, run in runs.items()}
             verdict = compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, metrics,
                               design=design)
         if loaded.suite.behaviour:  # behavioural tests: their own pairs, in the gate's Holm family
-            verdict = run_behaviour(loaded, models, verdict, policy, metrics, options, executor=executor, log=log)
+            verdict = run_behaviour(loaded, models, verdict, policy, metrics, options, executor=executor, log=log,
+                                    stored=_stored_siblings(_behaviour_suite(loaded), stored, sources, options, make))
     finally:
         executor.close()
     verdict = _with_findings(verdict, frames, policy, metrics, loaded)  # regions, coverage (judging.findings)
@@ -262,8 +433,34 @@ def gate(
     return GateOutcome(verdict, _exit_code(verdict), out, written, runs, episodes=len(cases), corpus=corpus)
 
 
+def _stored_siblings(sub: LoadedSuite, stored: dict, sources: dict, options: ExecutionOptions, make: dict) -> dict:
+    """The stored runs of a suite's corpus or behaviour part for the roles read from storage: the
+    sibling of the chosen run (same model digest and env build), else the branch's newest."""
+    from simtest.execution.store import open_run_path, suite_slug
+
+    out = {}
+    for role, run in stored.items():
+        parts = run.path.rstrip("/").split("?")[0].rsplit("/", 3)  # <root>/<suite>/<model>/<key>
+        sibling = None
+        if len(parts) == 4:
+            query = ("?" + run.path.split("?", 1)[1]) if "?" in run.path else ""
+            candidate = f"{parts[0]}/{suite_slug(sub.suite.name)}/{parts[2]}/{parts[3]}{query}"
+            try:
+                sibling = open_run_path(candidate)
+            except Exception:  # noqa: BLE001 - no sibling: look the branch up instead
+                sibling = None
+        if sibling is None:
+            if sources[role].run_uri:
+                raise UsageError(f"the stored {role} run {sources[role].run_uri} has no {sub.suite.name} run beside "
+                                 f"it; make it with\n  {make[role]}")
+            sibling = find_stored_run(options.results, sub.suite.name, sources[role], [], make_command=make[role])
+        out[role] = sibling
+    return out
+
+
 def run_behaviour(loaded: LoadedSuite, models: dict, verdict: Any, policy: Any, metrics: dict,
-                  options: ExecutionOptions, *, executor: Any = None, log: TextIO = sys.stderr):
+                  options: ExecutionOptions, *, executor: Any = None, log: TextIO = sys.stderr,
+                  stored: dict | None = None):
     """Plan the suite's behavioural tests (metamorphic groups), run their cases for every model
     version of the gate (stored in a run of their own, `<suite>+behaviour`, so that `simtest
     compare` of the gate's runs never sees them), judge them with the candidate's blocking tests in
@@ -273,12 +470,14 @@ def run_behaviour(loaded: LoadedSuite, models: dict, verdict: Any, policy: Any, 
     from simtest.judging.behaviour import judge_behaviour, with_behaviour
 
     bplan = plan_behaviour(loaded)
-    store_as = replace(loaded, suite=loaded.suite.model_copy(update={"name": loaded.suite.name + "+behaviour"}))
+    store_as = _behaviour_suite(loaded)
+    stored = stored or {}
     if not options.quiet:
         print(f"behaviour: {len(bplan.tests)} tests, {len(bplan.cases)} cases per model", file=log)
     frames, runs = {}, {}
     for role, model in models.items():
-        run = run_cases(store_as, model, bplan.cases, options, executor=executor, log=log)
+        run = stored[role] if role in stored else run_cases(store_as, model, bplan.cases, options,
+                                                            executor=executor, log=log)
         frames[role] = _select(run.read(), bplan.cases)
         runs[role] = (_model_arg(model), str(run.path))
     decls = metric_declarations(metrics)
@@ -798,16 +997,20 @@ class CorpusOutcome:
 
 
 def run_corpus(loaded: LoadedSuite, models: dict, options: ExecutionOptions, *, executor: Any = None,
-               log: TextIO = sys.stderr) -> CorpusOutcome:
+               log: TextIO = sys.stderr, stored: dict | None = None,
+               roles: tuple[str, ...] = ("baseline", "candidate")) -> CorpusOutcome | None:
     """Run the suite's corpus cases (pinned parameters and seeds) for the baseline and the candidate
-    and classify each (simtest.exploration.search.classify_corpus)."""
+    and classify each (simtest.exploration.search.classify_corpus). `stored`: roles whose corpus
+    results are read from a stored run. With one role only (`simtest run --full`) nothing is judged."""
     from simtest.authoring.sampling import plan_scenario
-    from simtest.authoring.spec import Suite
     from simtest.exploration.search import classify_corpus
 
-    corpus = LoadedSuite(loaded.path, Suite(name=f"{loaded.suite.name}-corpus", scenarios=loaded.corpus_files),
-                         loaded.corpus, None, loaded.corpus_files)
+    corpus = _corpus_suite(loaded)
+    stored = stored or {}
     cases = [c for s in loaded.corpus for c in plan_scenario(s, sampler="grid", samples=1, seeds=1)]
-    frames = {role: _select(run_cases(corpus, models[role], cases, options, executor=executor, log=log).read(), cases)
-              for role in ("baseline", "candidate")}
+    frames = {role: _select((stored[role] if role in stored else
+                             run_cases(corpus, models[role], cases, options, executor=executor, log=log)).read(), cases)
+              for role in roles}
+    if "candidate" not in frames:
+        return None
     return CorpusOutcome(tuple(classify_corpus(frames["candidate"], frames["baseline"])), loaded.suite.corpus_blocking)

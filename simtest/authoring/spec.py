@@ -391,6 +391,11 @@ class Suite(BaseModel):
     behaviour: tuple[BehaviourTest, ...] = Field(
         (), description="behavioural tests run by `simtest gate` beside the suite: invariance, directional, minimum "
         "(docs/authoring.md, Behavioural tests)")
+    baseline_branch: str | None = Field(None, pattern=r"^[A-Za-z0-9._/-]+$", description=(
+        "`simtest gate` takes the baseline's (and reference's) results from the newest stored run made from "
+        "this branch's code (the run manifests' provenance) instead of running them: a pull request's gate "
+        "judges its code against main's stored results (docs/ci.md). `--baseline REF@BRANCH` does the same "
+        "for one gate; `--baseline-branch none` turns it off"))
 
 
 @dataclass(frozen=True)

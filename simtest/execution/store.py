@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only; pyarrow/pandas load lazily
 
     from simtest.contract.registry import ModelRef
 
-__all__ = ["RunStore", "Run", "RunWriter", "ChunkInfo", "run_key", "suite_slug", "MANIFEST", "FORMAT"]
+__all__ = ["RunStore", "Run", "RunWriter", "RunInfo", "ChunkInfo", "run_key", "suite_slug", "MANIFEST", "FORMAT"]
 
 log = logging.getLogger("simtest.execution.store")
 
@@ -164,6 +164,65 @@ class _Files:
             with self.fs.open_output_stream(path) as f:
                 f.write(data)
 
+    def list_dirs(self, path: str) -> list[str]:
+        """Names of the sub-directories (object-store prefixes) of `path`; [] when there is none."""
+        if self.local:
+            try:
+                return sorted(e.name for e in os.scandir(path) if e.is_dir(follow_symlinks=False))
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+        from pyarrow import fs as pafs
+
+        infos = self.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+        return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
+
+    def list_files(self, path: str) -> list[str]:
+        """Names of the plain files directly in `path`; [] when there is none."""
+        if self.local:
+            try:
+                return sorted(e.name for e in os.scandir(path) if e.is_file(follow_symlinks=False))
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+        from pyarrow import fs as pafs
+
+        infos = self.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+        return sorted(i.base_name for i in infos if i.type == pafs.FileType.File)
+
+    def delete_file(self, path: str) -> None:
+        if self.local:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.delete_file(path)
+
+    def delete_tree(self, path: str) -> None:
+        if self.local:
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=False)
+        else:
+            self.fs.delete_dir(path)
+
+    def try_lock(self, directory: str) -> bool | None:
+        """Whether no writer holds the run's local lock right now (None on object stores: no lock)."""
+        if not self.local:
+            return None
+        import fcntl
+
+        try:
+            fd = os.open(os.path.join(directory, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+        return True
+
     @contextlib.contextmanager
     def lock(self, directory: str) -> Iterator[None]:
         """Serialise writers of one run on the local filesystem (a second driver resuming the
@@ -248,10 +307,11 @@ class RunStore:
         return run
 
     def open_run(self, suite: str, model: "ModelRef", env_build: str, *, suite_path: str | None = None,
-                 extra: dict | None = None) -> "Run":
+                 extra: dict | None = None, provenance: dict | None = None) -> "Run":
         """Open the run for (suite, model, env build), creating it if needed (resumable).
-        `suite_path` (what `simtest run --resume RUN` replans from) and `extra` (any JSON-able
-        facts) are recorded in a new run's manifest."""
+        `suite_path` (what `simtest run --resume RUN` replans from), `extra` (any JSON-able
+        facts) and `provenance` (git commit/branch/dirty and CI job, simtest.execution.provenance)
+        are recorded in a new run's manifest."""
         existing = self.lookup(suite, model, env_build)
         if existing is not None:
             return existing
@@ -270,6 +330,8 @@ class RunStore:
             "env_build": env_build,
             "created": _now(),
             "simtest_version": _simtest_version(),
+            "provenance": {**(provenance or {}), "code": {"model_digest": model.digest,
+                                                          "agent_code": model.code_digest, "env_build": env_build}},
             **({"extra": dict(extra)} if extra else {}),
             "chunks": [],
             "rejected": [],
@@ -290,6 +352,117 @@ class RunStore:
         if not f.exists(f.join(p, MANIFEST)):
             raise StoreError(f"{path}: not a simtest run (no {MANIFEST})")
         return Run(f, p)
+
+
+    # ------------------------------------------------------------------ listing and removal
+
+    def runs(self, *, suite: str | None = None, model: str | None = None) -> list["RunInfo"]:
+        """Every stored run under the root (`<suite>/<model@version>/<digest-build>/manifest.json`),
+        newest first; `suite` (name or slug) and `model` (name@version or name) filter. A run whose
+        manifest cannot be read is listed with its problem rather than hidden."""
+        f = self._files
+        want_suite = suite_slug(suite) if suite else None
+        out: list[RunInfo] = []
+        for s in f.list_dirs(self.root):
+            if want_suite and s != want_suite:
+                continue
+            for m in f.list_dirs(f.join(self.root, s)):
+                if model and m != model and m.split("@")[0] != model:
+                    continue
+                for k in f.list_dirs(f.join(self.root, s, m)):
+                    path = f.join(self.root, s, m, k)
+                    if not f.exists(f.join(path, MANIFEST)):
+                        continue
+                    out.append(RunInfo.of(f, path, f"{s}/{m}/{k}"))
+        return sorted(out, key=lambda r: (r.created, r.key), reverse=True)
+
+    def delete(self, info: "RunInfo") -> None:
+        """Remove a stored run: the manifest first (readers and `lookup` stop seeing the run at
+        once), then its chunks. Refuses a run that is being written (StoreError)."""
+        f = self._files
+        if not info.path.startswith(self.root):
+            raise StoreError(f"{info.path} is not a run under {self.root_uri}")
+        writing = RunInfo.of(f, info.path, info.key).writing
+        if writing:
+            raise StoreError(f"{info.path}: being written ({writing}); not removed")
+        f.delete_file(f.join(info.path, MANIFEST))
+        f.delete_tree(info.path)
+
+
+# A writer refreshes its lease whenever it commits a chunk; a lease older than this is a writer
+# that died (SIGKILL, lost node) and no longer protects the run from `simtest runs gc`.
+LEASE_STALE_S = 6 * 3600.0
+LEASES = "leases"
+
+
+def _parse_time(text: str) -> float:
+    try:
+        return _dt.datetime.fromisoformat(text).timestamp()
+    except (TypeError, ValueError):
+        return 0.0
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One stored run as `simtest runs` lists it."""
+
+    path: str
+    key: str
+    suite: str
+    model: str  # name@version
+    digest: str
+    env_build: str
+    created: str
+    updated: str
+    rows: int
+    bytes: int
+    chunks: int
+    provenance: dict
+    writing: str  # "" when no live writer holds the run, else who does
+    problem: str = ""  # why the manifest could not be read
+
+    @staticmethod
+    def of(files: "_Files", path: str, key: str) -> "RunInfo":
+        try:
+            run = Run(files, path)
+        except StoreError as exc:
+            return RunInfo(path, key, key.split("/")[0], key.split("/")[1], "", "", "", "", 0, 0, 0, {}, "",
+                           problem=str(exc))
+        m = run.manifest
+        chunks = run.chunks
+        return RunInfo(path=path, key=key, suite=str(m.get("suite", "")), model=str(m.get("model", {}).get("label", "")),
+                       digest=str(m.get("model", {}).get("digest", "")), env_build=str(m.get("env_build", "")),
+                       created=str(m.get("created", "")), updated=str(m.get("updated", m.get("created", ""))),
+                       rows=sum(c.rows for c in chunks), bytes=sum(c.bytes for c in chunks), chunks=len(chunks),
+                       provenance=dict(m.get("provenance") or {}), writing=_live_writer(files, path))
+
+    @property
+    def age_s(self) -> float:
+        return max(0.0, time.time() - _parse_time(self.updated or self.created))
+
+    @property
+    def branch(self) -> str | None:
+        return ((self.provenance.get("git") or {}).get("branch")) or None
+
+    @property
+    def commit(self) -> str | None:
+        return ((self.provenance.get("git") or {}).get("commit")) or None
+
+
+def _live_writer(files: "_Files", path: str) -> str:
+    """Who is writing the run now: a fresh lease, or (local runs) a held lock; "" if nobody."""
+    if files.try_lock(path) is False:
+        return "a writer holds its lock"
+    now = time.time()
+    for name in files.list_files(files.join(path, LEASES)):
+        try:
+            lease = json.loads(files.read_bytes(files.join(path, LEASES, name)))
+            beat = _parse_time(str(lease.get("heartbeat", "")))
+        except (OSError, ValueError, AttributeError):
+            continue
+        if now - beat < LEASE_STALE_S:
+            return f"writer pid {lease.get('pid')} on {lease.get('host')}, last commit {lease.get('heartbeat')}"
+    return ""
 
 
 def open_run_path(path: str) -> "Run":
@@ -568,6 +741,29 @@ class RunWriter:
         self._last = time.monotonic()
         self.written = 0
         self.chunks = 0
+        self._lease: str | None = None
+
+    def _beat(self) -> None:
+        """Write (or refresh) this writer's lease: `simtest runs gc` never removes a run with a
+        fresh one. Best effort: a lease that cannot be written only weakens that protection."""
+        import socket
+
+        f = self.run._files
+        if self._lease is None:
+            self._lease = f.join(self.run.path, LEASES, f"{uuid.uuid4().hex}.json")
+            with contextlib.suppress(OSError):
+                f.makedirs(f.join(self.run.path, LEASES))
+        lease = {"pid": os.getpid(), "host": socket.gethostname(), "heartbeat": _now()}
+        try:
+            f.write_atomic(self._lease, _dump(lease))
+        except OSError as exc:
+            log.debug("%s: lease not written (%s)", self.run.path, exc)
+
+    def _release(self) -> None:
+        if self._lease is not None:
+            with contextlib.suppress(OSError):
+                self.run._files.delete_file(self._lease)
+            self._lease = None
 
     def add(self, result: EpisodeResult) -> None:
         self._buf.append(result)
@@ -588,6 +784,8 @@ class RunWriter:
         n = self.run.append(buf)
         self.written += n
         self.chunks += 1 if n else 0
+        if n and self._lease is not None:
+            self._beat()
         return n
 
     @property
@@ -595,11 +793,15 @@ class RunWriter:
         return len(self._buf)
 
     def close(self) -> None:
-        self.flush()
+        try:
+            self.flush()
+        finally:
+            self._release()
 
     def __enter__(self) -> "RunWriter":
+        self._beat()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         # Results already produced are valid whatever stopped the sweep: commit them.
-        self.flush()
+        self.close()

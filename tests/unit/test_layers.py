@@ -25,7 +25,7 @@ ROOT = REPO / "simtest"
 STAGE_OF = {
     "core": "core", "contract": "contract", "authoring": "authoring", "execution": "execution",
     "judging": "judging", "exploration": "exploration", "report": "report",
-    "orchestrate": "wiring", "preview": "wiring", "replay": "wiring",
+    "orchestrate": "wiring", "preview": "wiring", "replay": "wiring", "runs": "wiring",
     "cli": "entry", "pytest_plugin": "entry",
 }
 _BASE = {"core", "contract"}
