@@ -19,13 +19,15 @@ _GIT_TIMEOUT_S = 10.0
 _MAX_DIRTY_SHOWN = 20
 
 
-def _git(args: list[str], cwd: str | None) -> str | None:
+def _git(args: list[str], cwd: str | None, *, strip: bool = True) -> str | None:
     try:
         out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=_GIT_TIMEOUT_S,
                              env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() if out.returncode == 0 else None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() if strip else out.stdout
 
 
 def ci_job(environ: Mapping[str, str] | None = None) -> dict | None:
@@ -84,7 +86,7 @@ def _git_state(cwd: str | None) -> _Git:
     branch = _git(["rev-parse", "--abbrev-ref", "HEAD"], cwd)
     # tracked files only: a CI checkout grows untracked build output (*.egg-info, a venv) that is not
     # the code; the model and env digests cover untracked code the agent imports anyway
-    status = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
+    status = _git(["status", "--porcelain", "--untracked-files=no"], cwd, strip=False)
     files = tuple(line[3:] for line in (status or "").splitlines() if line.strip())
     return _Git(commit, None if branch in (None, "HEAD") else branch,
                 None if status is None else bool(files), files, root)
