@@ -87,3 +87,37 @@ def test_a_safety_guardrail_trending_toward_regression_gets_seeds(tmp_path):
     r, verdict, extra = gate(better)
     assert "open:" not in r.stderr and extra == {}
     assert verdict["verdict"] == "pass"
+
+
+def test_a_stored_baseline_bounds_the_design_by_the_rounds_it_holds(tmp_path):
+    """`--baseline-run`: the baseline is read, never run. Its stored rounds fix the design before
+    any look: a base-plan-only run gives a one-look gate (no extension, all alpha at look 1); after
+    `simtest run --full` the gate extends the open slice again, reading those extra baseline seeds."""
+    proj = project(tmp_path, {"margin_baseline": 0.03, "slice_margin_baseline": 0.08, "blocking": True}, 0.12, seed=2)
+    made = simtest("run", "--suite", "suite.yaml", "--model", str(GATEPOWER / "base.yaml"), "--executor", "local",
+                   "--results", "results", "--quiet", cwd=proj)
+    assert made.returncode == 0, made.stderr
+    (base_dir,) = [p.parent for p in (proj / "results").rglob("manifest.json") if "base@" in str(p)]
+    args = ("gate", "--suite", "suite.yaml", "--candidate", "cand.yaml", "--baseline", str(GATEPOWER / "base.yaml"),
+            "--baseline-run", str(base_dir), "--executor", "local", "--results", "results", "--out", "out")
+    r = simtest(*args, cwd=proj)
+    assert r.returncode in (0, 1), r.stderr
+    assert f"baseline: gatepower-base@1 read from the stored run {base_dir}" in r.stderr
+    assert "open:" not in r.stderr and "cand@1: running 300 cases" in r.stderr  # one look
+    assert "gatepower-base@1: running" not in r.stderr
+    assert len(open_run_path(str(base_dir))) == 300
+    night = check(json.loads((proj / "out" / "verdict.json").read_text()), "lighting=night")
+    assert night["n"] == 100
+
+    full = simtest("run", "--suite", "suite.yaml", "--model", str(GATEPOWER / "base.yaml"), "--full", "--executor",
+                   "local", "--results", "results", "--quiet", cwd=proj)
+    assert full.returncode == 0, full.stderr
+    assert len(open_run_path(str(base_dir))) == 900  # base seeds + the two extra rounds of every sample
+    r = simtest(*args, cwd=proj)
+    assert r.returncode in (0, 1), r.stderr
+    assert "open: lighting=night -> 100 more cases per model (look 2 of 3)" in r.stderr
+    assert "gatepower-base@1: running" not in r.stderr  # the baseline's extra seeds are read, not run
+    assert r.stderr.count("cand@1: running ") == r.stderr.count("open: ") >= 1
+    assert len(open_run_path(str(base_dir))) == 900
+    night = check(json.loads((proj / "out" / "verdict.json").read_text()), "lighting=night")
+    assert night["n"] >= 200
