@@ -382,6 +382,10 @@ def gate(
         if not options.quiet:
             for role, run in stored.items():
                 print(_describe_stored(role, run, sources[role]), file=log)
+    # the corpus and behaviour parts of stored roles, found before anything runs
+    stored_corpus = _stored_siblings(_corpus_suite(loaded), stored, sources, options, make) if loaded.corpus else {}
+    stored_behaviour = (_stored_siblings(_behaviour_suite(loaded), stored, sources, options, make)
+                        if loaded.suite.behaviour else {})
     executor = options.make_executor()
     runs: dict[str, Any] = dict(stored)
     corpus = None
@@ -392,8 +396,7 @@ def gate(
 
     try:
         if loaded.corpus:  # the failure corpus runs first: known, fixed or newly failing (see run_corpus)
-            corpus = run_corpus(loaded, models, options, executor=executor, log=log,
-                                stored=_stored_siblings(_corpus_suite(loaded), stored, sources, options, make))
+            corpus = run_corpus(loaded, models, options, executor=executor, log=log, stored=stored_corpus)
         for role in ("baseline", "reference", "candidate"):
             if role in models:
                 runs[role] = run_missing(role)
@@ -420,7 +423,7 @@ def gate(
                               design=design)
         if loaded.suite.behaviour:  # behavioural tests: their own pairs, in the gate's Holm family
             verdict = run_behaviour(loaded, models, verdict, policy, metrics, options, executor=executor, log=log,
-                                    stored=_stored_siblings(_behaviour_suite(loaded), stored, sources, options, make))
+                                    stored=stored_behaviour)
     finally:
         executor.close()
     verdict = _with_findings(verdict, frames, policy, metrics, loaded)  # regions, coverage (judging.findings)

@@ -161,3 +161,32 @@ def test_behaviour_tests_are_pytest_items(project):
     assert "FAILED suite.yaml::toy-behaviour::red-invariance" in out
     assert "PASSED suite.yaml::toy-behaviour::grey-invariance" in out
     assert "toy@1.1 violates red-invariance" in out and "replay: simtest replay" in out
+
+
+def test_a_stored_baseline_brings_its_behaviour_run(project, tmp_path):
+    """`--baseline-run`: the baseline's behaviour cases are read from the run beside it (made by
+    `simtest run --full`), never run; without them the gate says which command makes them (exit 2)."""
+    import shutil
+
+    proj = tmp_path / "p"
+    shutil.copytree(project, proj, ignore=shutil.ignore_patterns("out-*", ".simtest"))
+    made = simtest("run", "--suite", "suite.yaml", "--model", "toy-1.0.yaml", "--executor", "local",
+                   "--results", "stored", "--quiet", cwd=proj)
+    assert made.returncode == 0, made.stderr
+    (base_dir,) = [p.parent for p in (proj / "stored").rglob("manifest.json")]
+    args = ("gate", "--suite", "suite.yaml", "--candidate", "toy-1.1.yaml", "--baseline", "toy-1.0.yaml",
+            "--baseline-run", str(base_dir), "--executor", "local", "--results", "stored", "--out", "out")
+    missing = simtest(*args, cwd=proj)
+    assert missing.returncode == 2, missing.stdout + missing.stderr
+    assert "has no toy-behaviour+behaviour run beside it" in missing.stderr
+    assert "simtest run --suite suite.yaml --model toy-1.0.yaml --full" in missing.stderr
+    assert "running" not in missing.stderr  # found out before anything ran
+    full = simtest("run", "--suite", "suite.yaml", "--model", "toy-1.0.yaml", "--full", "--executor", "local",
+                   "--results", "stored", "--quiet", cwd=proj)
+    assert full.returncode == 0, full.stderr
+    proc = simtest(*args, cwd=proj)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "toy@1.0: running" not in proc.stderr and "toy@1.1: running" in proc.stderr
+    doc = json.loads((proj / "out" / "verdict.json").read_text())
+    assert decisions(doc)["red-invariance"] == "fail"
+    assert decisions(doc, "baseline")["red-invariance"] == "pass"  # judged on the stored baseline's cases
