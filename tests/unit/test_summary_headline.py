@@ -82,6 +82,13 @@ def test_no_errors_metric_no_reference_too_small_errors_the_headline_counts_what
     assert "2 of 3 blocking checks passed non-inferiority against the baseline;" in html
     assert "Blocking checks not passed (1)" in html
 
+    from simtest.orchestrate import console_summary
+
+    console = console_summary(v, {})
+    assert "  blocking checks: 2 of 3 passed against the baseline; 1 not passed (1 not decided, not holding the gate)" \
+        in console.splitlines(), console
+    assert "reference" not in console
+
 
 def test_the_verdicts_reasons_list_exactly_the_failed_and_open_blocking_checks():
     rng = np.random.default_rng(3)
