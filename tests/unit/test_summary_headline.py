@@ -183,3 +183,31 @@ def test_over_generated_verdicts_the_headline_agrees_with_the_table_and_names_on
         assert "reference" not in text.lower(), text
     elif any(c.comparison == "reference" for c in g.passed) and not g.not_passed and v.verdict == "pass":
         assert "against the baseline and reference" in headline
+
+
+def test_an_undecided_check_that_does_not_hold_the_gate_is_no_junit_failure_and_the_headline_says_so(tmp_path):
+    import dataclasses
+
+    import junitparser
+
+    from simtest.report._example import handmade_verdict
+    from simtest.report.junit import render_junit
+
+    v = handmade_verdict("pass")
+    v = dataclasses.replace(v, checks=tuple(
+        dataclasses.replace(c, decision="undecided", holds=False) if c.metric == "collision" else c for c in v.checks))
+    d = _data.build(v, None, {"models": {"candidate": "m@2", "baseline": "m@1", "reference": "m@0"}})
+    headline = render_summary(d).splitlines()[0]
+    assert "4 of 5 blocking checks passed non-inferiority against the baseline and reference; 1 not passed and " \
+           "not holding the gate (collision on overall vs baseline:" in headline, headline
+    path = tmp_path / "junit.xml"
+    path.write_text(render_junit(d), encoding="utf-8")
+    tc = {(t.classname, t.name): t for suite in junitparser.JUnitXml.fromfile(str(path)) for t in suite}
+    (result,) = tc[("baseline.collision", "overall")].result
+    assert isinstance(result, junitparser.Skipped) and "not holding the gate" in result.message
+    held = dataclasses.replace(v, verdict="fail", checks=tuple(
+        dataclasses.replace(c, holds=True) if c.metric == "collision" else c for c in v.checks))
+    path.write_text(render_junit(_data.build(held, None, {})), encoding="utf-8")
+    tc = {(t.classname, t.name): t for suite in junitparser.JUnitXml.fromfile(str(path)) for t in suite}
+    (result,) = tc[("baseline.collision", "overall")].result
+    assert isinstance(result, junitparser.Failure) and result.type == "undecided"  # a holding one still fails
