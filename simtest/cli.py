@@ -46,6 +46,7 @@ def _exec_options(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from simtest.contract.results import failed_checks
     from simtest.orchestrate import run_suite
 
     if args.resume:
@@ -60,6 +61,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     passed = int(frame["passed"].sum())
     print(f"{len(frame)} episodes: {passed} passed checks, "
           + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f"; results in {run.path}")
+    failed = failed_checks(frame)
+    if failed:
+        print("failed checks: " + "; ".join(f"{name}: {n} failed" for name, n in failed))
     infra = counts.get("env_error", 0) + counts.get("timeout", 0)
     return EXIT_INFRA if len(frame) and infra / len(frame) > 0.5 else EXIT_PASS
 
@@ -142,23 +146,15 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from collections import Counter
-
-    from simtest.authoring.sampling import plan
+    from simtest.authoring.sampling import case_counts, plan
     from simtest.authoring.spec import load_suite
 
     if args.detect is not None:
         return _plan_power(args)
-    cases = plan(load_suite(args.suite))
+    loaded = load_suite(args.suite)
+    cases = plan(loaded)
     if args.count:
-        by = Counter()
-        for c in cases:
-            by[f"scenario:{c.scenario}"] += 1
-            for t in c.tags:
-                by[f"tag:{t}"] += 1
-            for k, v in c.params.items():
-                if isinstance(v, (str, bool)):
-                    by[f"{k}={v}"] += 1
+        by = case_counts(loaded, cases)
         print(f"{len(cases)} cases")
         for k, v in sorted(by.items()):
             print(f"  {k:<40} {v}")

@@ -627,6 +627,12 @@ def console_summary(verdict: Any, reports: dict) -> str:
     """What `simtest gate` / `compare` print: the verdict, why, the blocking checks, the reports."""
     lines = [f"VERDICT: {verdict.verdict.upper()}"]
     lines += [f"  {r}" for r in verdict.reasons]
+    g = verdict.blocking  # the same grouping as summary.md's headline and table
+    if g.total:
+        parts = [f"{len(x)} {name}" for x, name in ((g.failed, "failed"), (g.open, "not decided"),
+                                                     (g.unproven, "not decided, not holding the gate")) if x]
+        lines.append(f"  blocking checks: {len(g.passed)} of {g.total} passed against {g.against}"
+                     + (f"; {len(g.not_passed)} not passed ({', '.join(parts)})" if parts else ""))
     warns = sorted((c for c in verdict.checks if c.decision == "warn"), key=lambda c: (c.p_value, c.slice))
     shown = [c for c in verdict.checks if c.blocking or c.decision == "fail"] + warns[:MAX_CONSOLE_WARNINGS]
     if shown:

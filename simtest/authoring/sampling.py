@@ -17,11 +17,32 @@ from simtest.core.errors import Problem, ScenarioError
 from simtest.authoring.spec import Choice, Fixed, Grid, IntRange, LoadedSuite, Normal, Scenario, Uniform
 
 __all__ = ["Case", "plan", "plan_scenario", "case_seed", "sample_params", "canonical_params", "coverage_space",
-           "suite_space"]
+           "suite_space", "case_counts"]
 
 # fill_coverage: candidates drawn per wanted sample (at least POOL_MIN per grid point)
 POOL_FACTOR = 16
 POOL_MIN = 256
+
+
+def case_counts(loaded: LoadedSuite, cases: Sequence[Case]) -> dict[str, int]:
+    """What `simtest plan --count` prints: cases per scenario, per tag, and per value of every
+    stratified or categorical parameter (a `choice` or `grid` domain, whatever the type of its
+    values, integers included; a string or boolean value of any domain)."""
+    counted = {s.id: {name for name, d in s.params.items()
+                      if name in loaded.suite.stratify or isinstance(d, (Choice, Grid))} for s in loaded.scenarios}
+    by: dict[str, int] = {}
+
+    def add(key: str) -> None:
+        by[key] = by.get(key, 0) + 1
+
+    for c in cases:
+        add(f"scenario:{c.scenario}")
+        for t in c.tags:
+            add(f"tag:{t}")
+        for k, v in c.params.items():
+            if k in counted.get(c.scenario, ()) or isinstance(v, (str, bool)):
+                add(f"{k}={v}")
+    return by
 
 
 def plan(loaded: LoadedSuite, *, seed_start: int = 0, seeds: int | None = None) -> tuple[Case, ...]:

@@ -12,7 +12,7 @@ from typing import Any
 from simtest.contract.cases import Case
 
 __all__ = ["Outcome", "EpisodeResult", "BASE_COLUMNS", "METRIC_PREFIX", "CHECK_PREFIX", "CONFIGURATION",
-           "error_signature", "MARGIN_PREFIX"]
+           "error_signature", "MARGIN_PREFIX", "failed_checks"]
 
 # EpisodeResult.error_kind of an env_error raised while making or configuring the env, or by a
 # broken env contract (undeclared / missing metrics): deterministic, so never retried.
@@ -90,6 +90,34 @@ class EpisodeResult:
         for name, margin in self.margins:
             row[MARGIN_PREFIX + name] = float(margin) if margin is not None else math.nan
         return row
+
+
+def failed_checks(frame: Any) -> tuple[tuple[str, int], ...]:
+    """(check, episodes in which it failed) for every check that failed at least once, most
+    failures first. A check is shown by its expression (the `checks` column holds each case's
+    [name, expr] pairs), or by its name where cases give one name different expressions. Missing
+    values (an errored episode, another scenario's check) are not failures."""
+    exprs: dict[str, set[str]] = {}
+    if "checks" in frame.columns:
+        for text in frame["checks"].dropna().unique():
+            try:
+                pairs = json.loads(text)
+            except (TypeError, ValueError):
+                continue
+            for pair in pairs if isinstance(pairs, list) else ():
+                if isinstance(pair, list) and len(pair) == 2:
+                    exprs.setdefault(str(pair[0]), set()).add(str(pair[1]))
+    out = []
+    for col in frame.columns:
+        if not str(col).startswith(CHECK_PREFIX):
+            continue
+        values = frame[col]
+        failed = int((values == False).fillna(False).sum())  # noqa: E712 (elementwise; NA is no failure)
+        if failed:
+            name = str(col)[len(CHECK_PREFIX):]
+            seen = exprs.get(name, set())
+            out.append((next(iter(seen)) if len(seen) == 1 else name, failed))
+    return tuple(sorted(out, key=lambda x: (-x[1], x[0])))
 
 
 def error_signature(error: str) -> str:

@@ -616,7 +616,15 @@ class Run:
         import pandas as pd
         import pyarrow as pa
 
-        tables = [t for t in (self._load_chunk(c) for c in self.chunks) if t is not None]
+        tables = []
+        for c in self.chunks:
+            t = self._load_chunk(c)
+            if t is not None:  # check columns of older or foreign writers become bool first
+                t, why = _typed_checks(t)
+                if why:
+                    raise StoreError(f"{self._files.join(self.path, c.file)}: {why}; this chunk was not written "
+                                     "by simtest: remove it from the manifest or rerun the run")
+                tables.append(t)
         if not tables:
             return pd.DataFrame({c: pd.Series(dtype=_EMPTY_DTYPES.get(c, "object")) for c in BASE_COLUMNS})
         table = pa.concat_tables(tables, promote_options="permissive")
@@ -726,6 +734,43 @@ def _to_parquet(rows: list[dict]) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue().to_pybytes()
+
+
+_TRUE, _FALSE = ("true", "1", "1.0", "yes"), ("false", "0", "0.0", "no")
+
+
+def _typed_checks(table: Any) -> tuple[Any, str]:
+    """The table with every `check_*` column as Arrow bool (null: no value), and "" or why it
+    cannot be. simtest writes bool (_schema); a chunk from an older or another writer may hold a
+    check as null (every episode errored), as 1.0 / 0.0 / NaN (pandas' float of a column mixing
+    None and NaN), as an integer or as text ("True"); those read as the same nullable booleans."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for i, f in enumerate(table.schema):
+        if not f.name.startswith(CHECK_PREFIX) or pa.types.is_boolean(f.type):
+            continue
+        col = table.column(i)
+        if pa.types.is_null(f.type):
+            new = pa.nulls(len(col), pa.bool_())
+        elif pa.types.is_floating(f.type) or pa.types.is_integer(f.type):
+            if pa.types.is_floating(f.type):
+                col = pc.if_else(pc.is_nan(col), pa.scalar(None, f.type), col)
+            bad = pc.drop_null(pc.filter(col, pc.invert(pc.is_in(col, pa.array([0, 1], f.type)))))
+            if len(bad):
+                return table, f"column {f.name} holds {bad[0].as_py()!r}, not a check value (0 or 1)"
+            new = pc.not_equal(col, pa.scalar(0, f.type))
+        elif pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
+            low = pc.utf8_lower(pc.utf8_trim_whitespace(col))
+            yes, no = pc.is_in(low, pa.array(_TRUE)), pc.is_in(low, pa.array(_FALSE))
+            bad = pc.drop_null(pc.filter(col, pc.invert(pc.or_(yes, no))))
+            if len(bad):
+                return table, f"column {f.name} holds {bad[0].as_py()!r}, not a check value (true or false)"
+            new = pc.if_else(pc.is_null(col), pa.scalar(None, pa.bool_()), yes)
+        else:
+            return table, f"column {f.name} is {f.type}, not a check value (bool)"
+        table = table.set_column(i, pa.field(f.name, pa.bool_()), new)
+    return table, ""
 
 
 class RunWriter:

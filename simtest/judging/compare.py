@@ -39,6 +39,7 @@ from scipy import stats as sps
 
 from simtest.judging import sequential as gs
 from simtest.judging import slicing, stats
+from simtest.judging.decisions import BlockingDecisions
 from simtest.judging.power import SlicePower, slice_power
 from simtest.judging.sequential import SequentialDesign
 from simtest.core.errors import ComparisonError
@@ -47,7 +48,7 @@ from simtest.contract.results import CHECK_PREFIX, MARGIN_PREFIX, METRIC_PREFIX
 from simtest.core.jsonsafe import json_safe as _clean
 
 __all__ = [
-    "CheckResult", "RunStats", "NewFailure", "ScenarioChange", "Verdict", "compare",
+    "CheckResult", "BlockingDecisions", "RunStats", "NewFailure", "ScenarioChange", "Verdict", "compare",
     "undecided_slices", "cases_in_slices", "DECISIONS",
 ]
 
@@ -165,6 +166,11 @@ class Verdict:
 
     def failing(self) -> tuple[CheckResult, ...]:
         return tuple(c for c in self.checks if c.decision == "fail")
+
+    @property
+    def blocking(self) -> BlockingDecisions:
+        """The blocking checks grouped by decision (computed from `checks`, so never stale)."""
+        return BlockingDecisions.of(self.checks)
 
     def to_json(self) -> dict:
         return {
@@ -408,7 +414,7 @@ def compare(candidate: pd.DataFrame, baseline: pd.DataFrame, reference: pd.DataF
     computed.extend(_gap_checks(cand, runs, pairs_by_comp, masks, policy, decls, alpha, alpha_pass, sequential, reasons))
 
     checks = _decide(computed, policy, alpha)
-    open_ = [c for c in checks if c.blocking and c.holds and c.decision in ("undecided", "too_small")]
+    open_ = BlockingDecisions.of(checks).open
     undecided = sorted({c.slice for c in open_ if c.kind != "gap"}
                        | {s for c in open_ if c.kind == "gap" for s in _gap_slices(c.slice, policy)})
     extend = _extension(checks, computed, raw_checks, masks, policy, alpha_pass) if sequential and not final else ()
@@ -821,11 +827,11 @@ def _overall(checks: list[CheckResult], infra: dict, policy: GatePolicy, reasons
                            f"{comp} run; not compared")
     if invalid:
         return "invalid"
-    failed = [c for c in checks if c.blocking and c.decision == "fail"]
+    groups = BlockingDecisions.of(checks)
+    failed, open_ = groups.failed, groups.open
     for c in failed:
         reasons.append(f"{c.metric} regressed vs {c.comparison} in {c.slice}: delta {c.delta:+.3f} "
                        f"[{c.lower:+.3f}, {c.upper:+.3f}], margin {c.margin:g}")
-    open_ = [c for c in checks if c.blocking and c.holds and c.decision in ("undecided", "too_small")]
     for c in open_:
         need = f"; about {c.needed_n} pairs needed" if c.needed_n else ""
         reasons.append(f"{c.metric} vs {c.comparison} in {c.slice} is {c.decision.replace('_', ' ')} "

@@ -9,6 +9,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+from simtest.judging.decisions import BlockingDecisions
+
 __all__ = [
     "CheckView", "FailureView", "ReportData", "build", "fmt_value", "fmt_delta", "fmt_interval",
     "fmt_margin", "DECISION_ORDER",
@@ -54,6 +56,7 @@ class CheckView:
     kind: str = ""  # binary | continuous | gap ("" when the comparator does not say)
     safety: bool = False
     p_adjusted: float = math.nan
+    holds: bool = True  # an undecided blocking check holds the gate (false: it blocks only on a confident regression)
 
     @staticmethod
     def of(obj: Any) -> "CheckView":
@@ -69,7 +72,7 @@ class CheckView:
             needed_n=int(needed) if needed is not None and not _isnan(needed) else None,
             note=str(_get(obj, "note", "") or ""),
             kind=str(_get(obj, "kind", "") or ""), safety=bool(_get(obj, "safety", False)),
-            p_adjusted=_float(_get(obj, "p_adjusted")),
+            p_adjusted=_float(_get(obj, "p_adjusted")), holds=bool(_get(obj, "holds", True)),
         )
 
     @property
@@ -116,6 +119,7 @@ class ReportData:
     regions: tuple = ()  # simtest.judging.regions.RegionSearch per comparison searched
     underpowered: tuple[str, ...] = ()  # judging's lines for blocking slices below the policy's power target
     coverage: Any = None  # simtest.judging.coverage.Coverage, or None when no suite space was given
+    blocking: BlockingDecisions = BlockingDecisions()  # judging's grouping of the blocking checks (of these views)
 
     def region_search(self, comparison: str = "baseline") -> Any:
         return next((r for r in self.regions if r.comparison == comparison), None)
@@ -147,9 +151,12 @@ class ReportData:
         return metric in self.binary
 
     def problems(self, blocking: bool = True) -> list[CheckView]:
-        """Checks that did not pass, worst first (blocking ones only by default)."""
-        bad = [c for c in self.checks if (c.decision in ("fail", "undecided") or c.decision == "too_small" and c.blocking)
-               and (c.blocking or not blocking)]
+        """Checks that did not pass, worst first: by default the blocking ones, exactly the
+        `not_passed` of judging's BlockingDecisions (what the headline counts); with
+        blocking=False also the diagnostic ones that failed or are undecided."""
+        bad = list(self.blocking.not_passed)
+        if not blocking:
+            bad += [c for c in self.checks if not c.blocking and c.decision in ("fail", "undecided")]
         return sorted(bad, key=lambda c: (DECISION_ORDER.get(c.decision, 9), -_nz(c.lower)))
 
 
@@ -206,6 +213,7 @@ def build(verdict: Any, frames: Mapping[str, Any] | None, context: Mapping[str, 
         regions=tuple(_get(findings, "regions", ()) or ()),
         coverage=_get(findings, "coverage", None),
         underpowered=tuple(_power_line(p) for p in (_get(verdict, "power", ()) or ()) if _get(p, "underpowered")),
+        blocking=BlockingDecisions.of(checks),
     )
 
 

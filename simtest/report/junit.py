@@ -41,6 +41,10 @@ def _testcase(d: ReportData, c: CheckView, invalid: bool) -> tuple[ET.Element, s
     if invalid:  # an invalid run is neither a pass nor a regression: its checks are not judged
         ET.SubElement(tc, "skipped", {"message": "not judged: the run is invalid (see infrastructure)"})
         status = "skipped"
+    elif c.decision == "undecided" and c.blocking and not c.holds:  # as the summary: listed, not holding the gate
+        ET.SubElement(tc, "skipped", {"message": "undecided at the seed budget; not holding the gate (this check "
+                                                 "blocks only on a confident regression)"})
+        status = "skipped"
     elif c.decision == "fail" or (c.decision == "undecided" and c.blocking):
         msg = (f"{c.metric} regressed on {c.slice} vs {c.comparison}: {fmt_delta(c.delta, b)} "
                f"{fmt_interval(c.lower, c.upper, b)}, margin {fmt_margin(c.margin, b)}")

@@ -75,20 +75,33 @@ def verdict_line(d: ReportData) -> str:
 
 
 def why_line(d: ReportData) -> str:
-    """One line that says why the verdict is what it is."""
-    bad = d.problems()
-    if d.verdict == "invalid" or (d.verdict == "fail" and not bad):
+    """One line that says why the verdict is what it is. Its counts come from judging's
+    BlockingDecisions (`d.blocking`), the same list as the "Blocking checks not passed" table, and
+    it names only the comparators that were judged."""
+    g = d.blocking
+    bad = d.problems()  # = g.not_passed, worst first
+    holding = [c for c in bad if c.decision == "fail" or c.holds]
+    n_bad = len(bad)
+    if d.verdict == "invalid" or (d.verdict == "fail" and not holding):
         first = next((r for r in d.reasons if "invalid" in r), d.reasons[0] if d.reasons else f"verdict {d.verdict}")
         more = f" (+{len(d.reasons) - 1} more)" if len(d.reasons) > 1 else ""
-        return first + more
-    if bad and d.verdict == "fail":
-        c = bad[0]
-        more = f"; {len(bad) - 1} more blocking checks not passed" if len(bad) > 1 else ""
+        return first + more + (f"; {_checks(n_bad)} not passed" if n_bad else "")
+    if d.verdict == "fail":
+        c = holding[0]
+        more = f"; {_checks(n_bad - 1, 'more blocking check')} not passed" if n_bad > 1 else ""
         return f"{c.metric} on {c.slice} vs {c.comparison}: {_effect(d, c)}{more}"
-    blocking = [c for c in d.checks if c.blocking]
-    if blocking:
-        return f"all {len(blocking)} blocking checks passed non-inferiority against the baseline and reference"
-    return "no blocking check regressed"
+    if not g.total:
+        return "no blocking check was judged"
+    if not bad:
+        return f"all {_checks(g.total)} passed non-inferiority against {g.against}"
+    c = bad[0]
+    return (f"{len(g.passed)} of {_checks(g.total)} passed non-inferiority against {g.against}; {n_bad} not passed "
+            f"and not holding the gate ({c.metric} on {c.slice} vs {c.comparison}: {_effect(d, c)}"
+            f"{f'; +{n_bad - 1} more' if n_bad > 1 else ''})")
+
+
+def _checks(n: int, noun: str = "blocking check") -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _effect(d: ReportData, c: CheckView) -> str:
@@ -128,7 +141,8 @@ def render_summary(d: ReportData, links: dict[str, str] | None = None) -> str:
             b, u = d.is_binary(c.metric), d.units.get(c.metric, "")
             lines.append(f"| vs {md_text(c.comparison, table=True)} | {md_text(c.metric, table=True)} | "
                          f"{md_text(c.slice, table=True)} | {c.n} | {fmt_delta(c.delta, b, u)} | "
-                         f"{fmt_interval(c.lower, c.upper, b)} | {fmt_margin(c.margin, b, u)} | {ICON.get(c.decision, '')} {c.decision} |")
+                         f"{fmt_interval(c.lower, c.upper, b)} | {fmt_margin(c.margin, b, u)} | {ICON.get(c.decision, '')} {c.decision}"
+                         f"{'' if c.holds or c.decision == 'fail' else ' (not holding)'} |")
         if len(bad) > MAX_PROBLEMS:
             lines.append(f"| ... | {len(bad) - MAX_PROBLEMS} more in report.html | | | | | | |")
 

@@ -21,7 +21,7 @@ from simtest.report._example import handmade_verdict
 
 ROOT = Path(__file__).resolve().parents[2] / "simtest" / "report"
 VALUE_TYPES = {"CheckResult", "RunStats", "NewFailure", "ScenarioChange", "Verdict", "Findings", "Region",
-               "RegionSearch", "Condition", "Coverage", "PairGrid"}
+               "RegionSearch", "Condition", "Coverage", "PairGrid", "BlockingDecisions"}
 CONTEXT = {"models": {"candidate": "m@2", "baseline": "m@1"}}
 
 
