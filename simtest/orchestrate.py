@@ -296,7 +296,7 @@ def _stored_rounds(run: Any, loaded: LoadedSuite, design: Any) -> int:
     return rounds
 
 
-def _describe_stored(role: str, run: Any, source: StoredSource) -> str:
+def _origin(run: Any) -> str:
     prov = run.manifest.get("provenance") or {}
     git = prov.get("git") or {}
     ci = prov.get("ci") or {}
@@ -305,7 +305,15 @@ def _describe_stored(role: str, run: Any, source: StoredSource) -> str:
         where += f" on {git['branch']}"
     if ci.get("url"):
         where += f", {ci['url']}"
-    return (f"{role}: {run.model_label} read from the stored run {run.path} ({where}; {len(run)} episodes, "
+    return where
+
+
+def _stored_origin(run: Any) -> str:
+    return f"the stored run of {run.model_label} ({_origin(run)})"
+
+
+def _describe_stored(role: str, run: Any, source: StoredSource) -> str:
+    return (f"{role}: {run.model_label} read from the stored run {run.path} ({_origin(run)}; {len(run)} episodes, "
             f"none re-run), selected by {source.what}")
 
 
@@ -430,7 +438,9 @@ def gate(
     verdict = corpus.apply(verdict) if corpus is not None else verdict
     out = Path(out_dir or default_out_dir())
     written = _write_reports(out, verdict, frames, models, runs, loaded,
-                             extra={"videos": 3, "cases": cases, "metrics": metrics}) if reports else {}
+                             extra={"videos": 3, "cases": cases, "metrics": metrics,
+                                    "stored": {role: _stored_origin(run) for role, run in stored.items()}}
+                             ) if reports else {}
     if corpus is not None:
         written.update(corpus.write(out) if reports else {})
     return GateOutcome(verdict, _exit_code(verdict), out, written, runs, episodes=len(cases), corpus=corpus)

@@ -25,7 +25,8 @@ def write_reports(out_dir: str | Path, verdict: Any, frames: Mapping[str, Any] |
     used only to look up stored rows (new failures' parameters, episodes to replay). `context`
     (every key optional):
 
-    - `models`: {role: "name@version"}; `runs`: {role: run directory}; `suite`: suite path
+    - `models`: {role: "name@version"}; `runs`: {role: run directory}; `suite`: suite path;
+      `stored`: {role: "the stored run of commit ... on main"} for roles read, not run (docs/ci.md)
     - `replay_command`: fn(case_id) -> the one-line command that replays a candidate case
     - `metrics`: {name: declaration with kind/unit} (used when the verdict carries no findings)
     - `key_metric` (default `success` or the first blocking binary metric), `headline_metrics`

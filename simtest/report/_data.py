@@ -120,6 +120,7 @@ class ReportData:
     underpowered: tuple[str, ...] = ()  # judging's lines for blocking slices below the policy's power target
     coverage: Any = None  # simtest.judging.coverage.Coverage, or None when no suite space was given
     blocking: BlockingDecisions = BlockingDecisions()  # judging's grouping of the blocking checks (of these views)
+    stored: dict[str, str] = field(default_factory=dict)  # role -> where its results were read from (not run)
 
     def region_search(self, comparison: str = "baseline") -> Any:
         return next((r for r in self.regions if r.comparison == comparison), None)
@@ -203,6 +204,7 @@ def build(verdict: Any, frames: Mapping[str, Any] | None, context: Mapping[str, 
         invalid_runs=tuple(_get(findings, "invalid_runs", ()) or ()),
         models=dict(context.get("models") or {}),
         runs={k: str(v) for k, v in dict(context.get("runs") or {}).items()},
+        stored={str(k): str(v) for k, v in dict(context.get("stored") or {}).items()},
         key_metric=key,
         binary=frozenset(binary),
         units=units,

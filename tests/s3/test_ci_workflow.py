@@ -172,6 +172,8 @@ def test_pr_gates_against_mains_stored_baseline(project: Path, tmp_path: Path, s
     assert "VERDICT: FAIL" in gate.stdout
     assert pr.run("summary").returncode == 0
     assert pr.summary.read_text() == (worse / "report" / "summary.md").read_text() != ""
+    assert f"baseline results read from the stored run of `swingup@1.0` (commit {main_commit[:10]} on main); none re-run" \
+        in pr.summary.read_text()
     assert (worse / "report" / "report.html").is_file() and (worse / "report" / "junit.xml").is_file()
     assert list((worse / "report" / "failures").glob("*.gif"))  # the artifacts the upload step lists
     assert pr.run("exit").returncode == 1  # the job exits with the gate's code
