@@ -59,7 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     counts = frame["outcome"].value_counts().to_dict()
     passed = int(frame["passed"].sum())
     print(f"{len(frame)} episodes: {passed} passed checks, "
-          + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f"; results in {run.path}")
+          + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f"; results in {run.location}")
     infra = counts.get("env_error", 0) + counts.get("timeout", 0)
     return EXIT_INFRA if len(frame) and infra / len(frame) > 0.5 else EXIT_PASS
 

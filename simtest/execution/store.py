@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
-from simtest.core.errors import StoreError
+from simtest.core.errors import StoreError, StoreUnavailableError
 from simtest.contract.results import BASE_COLUMNS, CHECK_PREFIX, MARGIN_PREFIX, METRIC_PREFIX, EpisodeResult
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; pyarrow/pandas load lazily
@@ -116,31 +116,61 @@ class _Files:
     (fsync + rename + directory fsync + an advisory lock); any other pyarrow filesystem (an
     object store) relies on a single PUT being atomic: the object appears whole or not at all."""
 
-    def __init__(self, fs: Any, local: bool):
+    def __init__(self, fs: Any, local: bool, *, root: str = "", uri: str = "", query: str = ""):
         self.fs = fs
         self.local = local
+        # how a path of this filesystem is written as a URI: `root` (a pyarrow path) is `uri`
+        # (scheme://..., secrets removed), and `query` (endpoint_override=...) goes at the end
+        self._root, self._uri, self._query = root, uri, query
 
     def join(self, *parts: str) -> str:
         return "/".join(p.rstrip("/") for p in parts if p)
+
+    def uri(self, path: str) -> str:
+        """`path` as the user writes it: a local path, or the URI (with its query, without
+        credentials) that `--results`, `--resume` and `compare` accept."""
+        if self.local or not self._uri or not (path == self._root or path.startswith(self._root.rstrip("/") + "/")):
+            return path
+        return self._uri.rstrip("/") + path[len(self._root.rstrip("/")):] + (f"?{self._query}" if self._query else "")
+
+    @contextlib.contextmanager
+    def _remote(self, what: str, path: str) -> Iterator[None]:
+        """An object store that cannot be reached or refuses a request (network, endpoint,
+        credentials, permissions, a missing bucket) is an infrastructure failure: one line naming
+        the results location, exit 3. A missing object stays FileNotFoundError."""
+        try:
+            yield
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            if isinstance(exc, StoreError):
+                raise
+            why = " ".join(str(exc).split()) or exc.__class__.__name__
+            raise StoreUnavailableError(
+                f'results location "{self.uri(path)}": cannot {what} ({why}); check the endpoint, the bucket, '
+                "the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, see docs/cluster.md, "
+                '"Object stores") and the network') from None
 
     def exists(self, path: str) -> bool:
         if self.local:
             return os.path.exists(path)
         from pyarrow import fs as pafs
 
-        return self.fs.get_file_info(path).type != pafs.FileType.NotFound
+        with self._remote("read", path):
+            return self.fs.get_file_info(path).type != pafs.FileType.NotFound
 
     def makedirs(self, path: str) -> None:
         if self.local:
             os.makedirs(path, exist_ok=True)
         else:
-            self.fs.create_dir(path, recursive=True)
+            with self._remote("create", path):
+                self.fs.create_dir(path, recursive=True)
 
     def read_bytes(self, path: str) -> bytes:
         if self.local:
             with open(path, "rb") as f:
                 return f.read()
-        with self.fs.open_input_stream(path) as f:
+        with self._remote("read", path), self.fs.open_input_stream(path) as f:
             return f.read()
 
     def write_atomic(self, path: str, data: bytes) -> None:
@@ -160,8 +190,8 @@ class _Files:
                     os.unlink(tmp)
                 raise
             _fsync_dir(d)
-        else:
-            with self.fs.open_output_stream(path) as f:
+        else:  # one PUT when the stream closes: a writer killed before that leaves nothing
+            with self._remote("write", path), self.fs.open_output_stream(path) as f:
                 f.write(data)
 
     @contextlib.contextmanager
@@ -202,6 +232,20 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+_SECRET_PARAMS = ("secret", "token", "password", "key")
+
+
+def _public_uri(uri: str) -> tuple[str, str]:
+    """(`scheme://host/path` without user:password, the query without secret values)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    u = urlsplit(uri)
+    netloc = u.netloc.rpartition("@")[2]
+    query = [(k, "***" if any(w in k.lower() for w in _SECRET_PARAMS) else v)
+             for k, v in parse_qsl(u.query, keep_blank_values=True)]
+    return urlunsplit((u.scheme, netloc, u.path, "", "")), urlencode(query, safe=":/,")
+
+
 def _filesystem(root: str, filesystem: Any = None) -> tuple[_Files, str]:
     if filesystem is not None:
         from pyarrow import fs as pafs
@@ -212,14 +256,19 @@ def _filesystem(root: str, filesystem: Any = None) -> tuple[_Files, str]:
         return _Files(None, True), os.path.abspath(os.path.expanduser(root))
     from pyarrow import fs as pafs
 
+    uri, query = _public_uri(root)
     try:
         fs, path = pafs.FileSystem.from_uri(root)
-    except (ValueError, OSError) as exc:  # pyarrow.ArrowInvalid is a ValueError
-        raise StoreError(f'results location "{root}" is not usable ({exc}); pass a local path or a '
-                         "URI pyarrow.fs understands (file://, s3://, gs://, hdfs://)") from None
+    except ValueError as exc:  # pyarrow.ArrowInvalid: the URI itself is wrong
+        raise StoreError(f'results location "{uri}" is not usable ({" ".join(str(exc).split())}); pass a local '
+                         "path or a URI pyarrow.fs understands (file://, s3://, gs://, hdfs://)") from None
+    except OSError as exc:  # e.g. resolving an S3 bucket's region over the network
+        raise StoreUnavailableError(f'results location "{uri}": cannot be reached ({" ".join(str(exc).split())}); '
+                                    "check the endpoint, the credentials and the network") from None
     if isinstance(fs, pafs.LocalFileSystem):
         return _Files(None, True), path
-    return _Files(fs, False), path.rstrip("/")
+    path = path.rstrip("/")
+    return _Files(fs, False, root=path, uri=uri, query=query), path
 
 
 # --------------------------------------------------------------------------- store
@@ -288,16 +337,17 @@ class RunStore:
             return open_run_path(path)
         p = path.rstrip("/")
         if not f.exists(f.join(p, MANIFEST)):
-            raise StoreError(f"{path}: not a simtest run (no {MANIFEST})")
+            raise StoreError(f"{f.uri(p)}: not a simtest run (no {MANIFEST})")
         return Run(f, p)
 
 
 def open_run_path(path: str) -> "Run":
-    """Open an existing run directory or URI; StoreError naming the path when it is not one."""
+    """Open an existing run directory or URI; StoreError naming the path when it is not one
+    (StoreUnavailableError, exit 3, when an object store cannot be reached)."""
     files, p = _filesystem(str(path))
     if not files.exists(files.join(p, MANIFEST)):
-        raise StoreError(f"{path}: not a simtest run (no {MANIFEST}); pass a run directory such as "
-                         f".simtest/results/<suite>/<model>@<version>/<digest>-<build>")
+        raise StoreError(f"{files.uri(p)}: not a simtest run (no {MANIFEST}); pass a run directory such as "
+                         f".simtest/results/<suite>/<model>@<version>/<digest>-<build> or its URI")
     return Run(files, p)
 
 
@@ -317,6 +367,12 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run({self.path!r})"
+
+    @property
+    def location(self) -> str:
+        """Where the run is, as `--resume`, `compare` and `replay --run` accept it: the local
+        path, or the URI with its query (endpoint, region) and without credentials."""
+        return self._files.uri(self.path)
 
     # ------------------------------------------------------------------ manifest
 
@@ -396,6 +452,8 @@ class Run:
             return self._reject(c, "resolves to a file outside the run directory (a symbolic link); not read")
         try:
             data = self._files.read_bytes(full)
+        except StoreUnavailableError:  # the store, not the chunk: never reject a chunk for that
+            raise
         except (FileNotFoundError, OSError) as exc:
             return self._reject(c, f"cannot be read ({exc.__class__.__name__}: {exc})")
         if len(data) != c.bytes:
