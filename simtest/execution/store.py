@@ -243,7 +243,7 @@ def _public_uri(uri: str) -> tuple[str, str]:
     netloc = u.netloc.rpartition("@")[2]
     query = [(k, "***" if any(w in k.lower() for w in _SECRET_PARAMS) else v)
              for k, v in parse_qsl(u.query, keep_blank_values=True)]
-    return urlunsplit((u.scheme, netloc, u.path, "", "")), urlencode(query, safe=":/,")
+    return urlunsplit((u.scheme, netloc, u.path, "", "")), urlencode(query, safe=":/,*")
 
 
 def _filesystem(root: str, filesystem: Any = None) -> tuple[_Files, str]:
