@@ -134,43 +134,42 @@ class _Files:
         return self._uri.rstrip("/") + path[len(self._root.rstrip("/")):] + (f"?{self._query}" if self._query else "")
 
     @contextlib.contextmanager
-    def _remote(self, what: str, path: str) -> Iterator[None]:
-        """An object store that cannot be reached or refuses a request (network, endpoint,
-        credentials, permissions, a missing bucket) is an infrastructure failure: one line naming
-        the results location, exit 3. A missing object stays FileNotFoundError."""
+    def _io(self, what: str, path: str) -> Iterator[None]:
+        """A store that cannot be reached or refuses a request (network, endpoint, credentials,
+        permissions, a missing bucket, a full disk) is an infrastructure failure: one line naming
+        the results location, exit 3. A file or object missing on a read stays FileNotFoundError."""
         try:
             yield
-        except FileNotFoundError:
-            raise
         except OSError as exc:
-            if isinstance(exc, StoreError):
+            if isinstance(exc, StoreError) or (what == "read" and isinstance(exc, FileNotFoundError)):
                 raise
             why = " ".join(str(exc).split()) or exc.__class__.__name__
-            raise StoreUnavailableError(
-                f'results location "{self.uri(path)}": cannot {what} ({why}); check the endpoint, the bucket, '
-                "the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, see docs/cluster.md, "
-                '"Object stores") and the network') from None
+            hint = ("check that the directory exists, is writable and has space" if self.local else
+                    "check the endpoint, the bucket, the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, "
+                    'see docs/cluster.md, "Object stores") and the network')
+            raise StoreUnavailableError(f'results location "{self.uri(path)}": cannot {what} ({why}); {hint}') from None
 
     def exists(self, path: str) -> bool:
         if self.local:
             return os.path.exists(path)
         from pyarrow import fs as pafs
 
-        with self._remote("read", path):
+        with self._io("read", path):
             return self.fs.get_file_info(path).type != pafs.FileType.NotFound
 
     def makedirs(self, path: str) -> None:
         if self.local:
-            os.makedirs(path, exist_ok=True)
+            with self._io("create", path):
+                os.makedirs(path, exist_ok=True)
         else:
-            with self._remote("create", path):
+            with self._io("create", path):
                 self.fs.create_dir(path, recursive=True)
 
     def read_bytes(self, path: str) -> bytes:
         if self.local:
             with open(path, "rb") as f:
                 return f.read()
-        with self._remote("read", path), self.fs.open_input_stream(path) as f:
+        with self._io("read", path), self.fs.open_input_stream(path) as f:
             return f.read()
 
     def write_atomic(self, path: str, data: bytes) -> None:
@@ -178,21 +177,26 @@ class _Files:
         if self.local:
             d, base = os.path.split(path)
             tmp = os.path.join(d, f".{base}.{uuid.uuid4().hex[:8]}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            with self._io("write", path):
+                self._write_local(tmp, path, data)
             _fsync_dir(d)
         else:  # one PUT when the stream closes: a writer killed before that leaves nothing
-            with self._remote("write", path), self.fs.open_output_stream(path) as f:
+            with self._io("write", path), self.fs.open_output_stream(path) as f:
                 f.write(data)
+
+    @staticmethod
+    def _write_local(tmp: str, path: str, data: bytes) -> None:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     @contextlib.contextmanager
     def lock(self, directory: str) -> Iterator[None]:
@@ -203,7 +207,8 @@ class _Files:
             return
         import fcntl
 
-        fd = os.open(os.path.join(directory, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        with self._io("lock", directory):
+            fd = os.open(os.path.join(directory, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield

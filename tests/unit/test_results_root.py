@@ -45,3 +45,21 @@ def test_printed_uris_carry_no_credentials():
     assert uri == "s3://bucket/results"
     assert query == "access_key=***&secret_key=***&session_token=***&endpoint_override=127.0.0.1:9000&scheme=http"
     assert _public_uri("s3://bucket/results") == ("s3://bucket/results", "")
+
+
+def test_a_local_results_location_that_cannot_be_written_is_exit_3_naming_it(tmp_path):
+    import sys
+
+    sys.path.insert(0, os.path.dirname(__file__))
+    from test_store import MODEL
+
+    from simtest.core.errors import StoreUnavailableError
+    from simtest.execution.store import RunStore
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StoreUnavailableError) as err:
+        RunStore(str(blocker / "results")).open_run("suite", MODEL, "eb12345678")
+    msg = str(err.value)
+    assert err.value.exit_code == 3 and "\n" not in msg
+    assert msg.startswith(f'results location "{blocker}/results/suite/toy@1.0/') and "cannot create" in msg
