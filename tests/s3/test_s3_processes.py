@@ -203,7 +203,8 @@ def test_killed_writer_leaves_only_committed_chunks_and_resume_completes(kill, s
                                                                          planned, reference):
     """The driver dies on its 3rd chunk: (published) the chunk object is in the bucket but the
     manifest does not list it; (torn) its output stream is open, half written. Readers see the 2
-    committed chunks only; a resume runs exactly the missing cases."""
+    committed chunks only; resuming (--resume, or the same command again) runs exactly the
+    missing cases."""
     uri = s3_server.uri(bucket)
     killed = simtest(project, run_args("1.0", uri),
                      _env(s3_server.env(), project, SIMTEST_TEST_FLUSH_ROWS=str(FLUSH),
@@ -228,8 +229,10 @@ def test_killed_writer_leaves_only_committed_chunks_and_resume_completes(kill, s
     else:
         assert orphans == set()  # an unfinished PUT leaves nothing visible
 
-    resumed = simtest(project, ["run", "--resume", run.location, "--executor", "local", "--quiet"],
-                      _env(s3_server.env(), project))
+    # resumed both ways docs/cluster.md gives: `--resume <run URI>`, and the same command again
+    again = (["run", "--resume", run.location, "--executor", "local", "--quiet"] if kill == "published"
+             else run_args("1.0", uri))
+    resumed = simtest(project, again, _env(s3_server.env(), project))
     assert resumed.returncode == 0, resumed.stderr
     assert f"{CASES} episodes" in resumed.stdout
     run.refresh()
