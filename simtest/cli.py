@@ -60,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     counts = frame["outcome"].value_counts().to_dict()
     passed = int(frame["passed"].sum())
     print(f"{len(frame)} episodes: {passed} passed checks, "
-          + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f"; results in {run.path}")
+          + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + f"; results in {run.location}")
     failed = failed_checks(frame)
     if failed:
         print("failed checks: " + "; ".join(f"{name}: {n} failed" for name, n in failed))

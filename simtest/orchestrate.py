@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -91,7 +92,7 @@ def run_cases(
     missing = [c for c in cases if c.case_id not in done]
     if not missing:
         if not options.quiet:
-            print(f"{model.label}: all {len(cases)} cases already stored in {run.path} (reused)", file=log)
+            print(f"{model.label}: all {len(cases)} cases already stored in {run.location} (reused)", file=log)
         return run
     if not options.quiet:
         reused = len(cases) - len(missing)
@@ -127,7 +128,7 @@ def run_cases(
                 for r in pending:
                     writer.add(r)
     finally:
-        progress.close(where=str(run.path))
+        progress.close(where=run.location)
         if own:
             executor.close()
     if errors.kinds:
@@ -137,7 +138,7 @@ def run_cases(
         def see_rest(r) -> str:
             if id(r) in unstored:
                 return _save_error(options.results, r)
-            return f"simtest replay {r.case.case_id} --model {model_arg} --run {run.path}"
+            return f"simtest replay {r.case.case_id} --model {model_arg} --run {run.location}"
 
         print("\n".join(errors.lines(see_rest)), file=log)
     if stopped:
@@ -313,7 +314,7 @@ def _stored_origin(run: Any) -> str:
 
 
 def _describe_stored(role: str, run: Any, source: StoredSource) -> str:
-    return (f"{role}: {run.model_label} read from the stored run {run.path} ({_origin(run)}; {len(run)} episodes, "
+    return (f"{role}: {run.model_label} read from the stored run {run.location} ({_origin(run)}; {len(run)} episodes, "
             f"none re-run), selected by {source.what}")
 
 
@@ -453,10 +454,11 @@ def _stored_siblings(sub: LoadedSuite, stored: dict, sources: dict, options: Exe
 
     out = {}
     for role, run in stored.items():
-        parts = run.path.rstrip("/").split("?")[0].rsplit("/", 3)  # <root>/<suite>/<model>/<key>
+        where = run.location
+        parts = where.split("?")[0].rstrip("/").rsplit("/", 3)  # <root>/<suite>/<model>/<key>
         sibling = None
         if len(parts) == 4:
-            query = ("?" + run.path.split("?", 1)[1]) if "?" in run.path else ""
+            query = ("?" + where.split("?", 1)[1]) if "?" in where else ""
             candidate = f"{parts[0]}/{suite_slug(sub.suite.name)}/{parts[2]}/{parts[3]}{query}"
             try:
                 sibling = open_run_path(candidate)
@@ -492,7 +494,7 @@ def run_behaviour(loaded: LoadedSuite, models: dict, verdict: Any, policy: Any, 
         run = stored[role] if role in stored else run_cases(store_as, model, bplan.cases, options,
                                                             executor=executor, log=log)
         frames[role] = _select(run.read(), bplan.cases)
-        runs[role] = (_model_arg(model), str(run.path))
+        runs[role] = (_model_arg(model), run.location)
     decls = metric_declarations(metrics)
     binary = {name: d.get("kind") == "binary" for name, d in decls.items()}
     result = judge_behaviour(bplan.tests, frames, {role: m.label for role, m in models.items()},
@@ -582,7 +584,7 @@ def _write_reports(out: Path, verdict: Any, frames: dict, models: dict, runs: di
 
     cand = models["candidate"]
     cand_arg = cand.manifest if cand.manifest and not _is_shipped(cand) else cand.label
-    run_dir = str(runs["candidate"].path)
+    run_dir = runs["candidate"].location
 
     def replay_command(case_id: str) -> str:
         return f"simtest replay {case_id} --model {cand_arg} --run {run_dir}"
@@ -590,7 +592,7 @@ def _write_reports(out: Path, verdict: Any, frames: dict, models: dict, runs: di
     context = {
         "models": {role: m.label for role, m in models.items()},
         "model_refs": models,
-        "runs": {role: str(r.path) for role, r in runs.items()},
+        "runs": {role: r.location for role, r in runs.items()},
         "suite": loaded.path if loaded else None,
         "replay_command": replay_command,
         **(extra or {}),
@@ -624,10 +626,33 @@ def resume_run(run_dir: str, options: ExecutionOptions, *, log: TextIO = sys.std
     if model.digest != run.model_digest:
         raise UsageError(f"{run_dir}: model {model.label} changed since the run started (digest "
                          f"{model.digest[:8]} != {run.model_digest[:8]}); start a new run instead")
+    from simtest.execution.store import run_key
+
+    key = run_key(loaded.suite.name, model, suite_env_build(loaded))
+    if key != run.key:
+        raise UsageError(f"{run.location}: the suite or its envs changed since the run started (it is {run.key}, "
+                         f"the suite now gives {key}); run `simtest run --suite ... --model ...` for a new run")
     cases = plan(loaded)
-    # <results>/<suite>/<model@version>/<digest-build>: the results root is three levels up
-    run = run_cases(loaded, model, cases, replace(options, results=str(Path(run_dir).resolve().parents[2])), log=log)
+    results = results_root(run_dir, run.key)
+    run = run_cases(loaded, model, cases, replace(options, results=results), log=log)
     return run, _select(run.read(), cases)
+
+
+def results_root(run_dir: str, key: str) -> str:
+    """The results root a run lives under: `run_dir` is `<root>/<key>` (key =
+    `<suite>/<model@version>/<digest-build>`, from the manifest). A URI keeps its query
+    (`?endpoint_override=...`), so the resumed run writes to the same store."""
+    if "://" in run_dir:
+        base, sep, query = run_dir.partition("?")
+        base = base.rstrip("/")
+    else:
+        base, sep, query = os.path.abspath(os.path.expanduser(run_dir)), "", ""
+        if os.sep != "/":  # pragma: no cover - Windows
+            base = base.replace(os.sep, "/")
+    if not base.endswith("/" + key):
+        raise UsageError(f"{run_dir}: a run is resumed where it was written, <results>/{key}; this one was "
+                         "moved or renamed: move it back, or pass --suite, --model and --results")
+    return base[: -len(key) - 1] + sep + query
 
 
 MAX_CONSOLE_WARNINGS = 8
@@ -916,7 +941,7 @@ def search(
         executor.close()
     distinct = xs.distinct_failures(space, failures)
     first = next((h["index"] for h in history if h["score"] is not None and not h["passed"]), None)
-    outcome = SearchOutcome(scenario.id, method, budget, history, first, failures, distinct, str(run.path),
+    outcome = SearchOutcome(scenario.id, method, budget, history, first, failures, distinct, run.location,
                             shrink_episodes=shrink_episodes)
     if save_corpus:
         outcome.corpus_files = _write_corpus(Path(save_corpus), scenario, distinct, model)

@@ -102,7 +102,7 @@ class _State:
             self._writers[env] = run.writer(flush_rows=50)
         writer = self._writers[env]
         writer.add(result)
-        return str(writer.run.path)
+        return writer.run.location
 
     def replay_command(self, case_id: str, run_dir: str) -> str:
         return f"simtest replay {case_id} --model {self.ref} --run {run_dir}"

@@ -90,7 +90,7 @@ def find_stored_case(case_id: str, *, run: str | None = None, results: str = ".s
     frame = chosen.read()
     rows = frame[frame["case_id"] == case_id]
     if rows.empty:  # listed by case_ids() but unreadable since
-        raise StoreError(f"{chosen.path}: case {case_id} could not be read back; see the run's problems")
+        raise StoreError(f"{chosen.location}: case {case_id} could not be read back; see the run's problems")
     row = {k: _plain(v) for k, v in rows.iloc[0].to_dict().items()}
     return StoredCase(chosen, row)
 
@@ -143,7 +143,7 @@ def rebuild_case(stored: StoredCase, *, search: Sequence[Path] = ()) -> tuple[An
         else:
             case = case_from_row(row, horizon=max(1, int(row.get("steps") or 1)), checks=())
     if case.case_id != row["case_id"]:
-        raise StoreError(f"{stored.run.path}: the row of case {row['case_id']} rebuilds to case {case.case_id}; "
+        raise StoreError(f"{stored.run.location}: the row of case {row['case_id']} rebuilds to case {case.case_id}; "
                          "the run was written by an incompatible simtest version")
     return case, note
 
@@ -275,7 +275,7 @@ def replay_case(case_id: str, model_ref: str, *, run: str | None = None, results
     stored = find_stored_case(case_id, run=run, results=results, model=model)
     row = stored.row
     case, note = rebuild_case(stored, search=search)
-    lines = [f"case {case_id}: {case.scenario} seed={case.seed} (run {stored.run.path})",
+    lines = [f"case {case_id}: {case.scenario} seed={case.seed} (run {stored.run.location})",
              f"params: {case.params_json}", f"({note})"]
     if row.get("model_digest") and row["model_digest"] != model.digest:
         lines.append(f"note: the stored row was produced by {row.get('model')}@{row.get('model_version')} "

@@ -55,7 +55,7 @@ def _rows(results: str, suite: str | None, model: str | None):
 def list_runs(results: str, *, suite: str | None = None, model: str | None = None, as_json: bool = False) -> str:
     infos = _rows(results, suite, model)
     if as_json:
-        return "\n".join(json.dumps({"path": i.path, "key": i.key, "suite": i.suite, "model": i.model,
+        return "\n".join(json.dumps({"path": i.location, "key": i.key, "suite": i.suite, "model": i.model,
                                      "digest": i.digest, "env_build": i.env_build, "created": i.created,
                                      "updated": i.updated, "rows": i.rows, "bytes": i.bytes, "chunks": i.chunks,
                                      "provenance": i.provenance, "writing": i.writing, "problem": i.problem},
@@ -70,7 +70,7 @@ def list_runs(results: str, *, suite: str | None = None, model: str | None = Non
         if i.writing:
             state += f"  [being written: {i.writing}]"
         lines.append(f"{i.suite[:28]:<28} {i.model[:26]:<26} {i.rows:>6} {_size(i.bytes):>7} {_age(i.age_s):>6}  {state}")
-        lines.append(f"  {i.path}")
+        lines.append(f"  {i.location}")
     lines.append(f"{len(infos)} run(s), {_size(sum(i.bytes for i in infos))} in {results}")
     return "\n".join(lines)
 
@@ -93,15 +93,15 @@ def runs_gc(results: str, *, keep: int, suite: str | None = None, model: str | N
         for i in members[keep:]:
             if i.problem or i.writing or i.age_s < grace_s:
                 why = "unreadable manifest" if i.problem else ("being written" if i.writing else "updated recently")
-                kept_busy.append(f"kept {i.path} ({why})")
+                kept_busy.append(f"kept {i.location} ({why})")
                 continue
             if not dry_run:
                 try:
                     store.delete(i)
                 except StoreError as exc:
-                    kept_busy.append(f"kept {i.path} ({exc})")
+                    kept_busy.append(f"kept {i.location} ({exc})")
                     continue
-            removed.append(f"{'would remove' if dry_run else 'removed'} {i.path} ({i.rows} rows, {_size(i.bytes)})")
+            removed.append(f"{'would remove' if dry_run else 'removed'} {i.location} ({i.rows} rows, {_size(i.bytes)})")
             freed += i.bytes
     summary = (f"{'would free' if dry_run else 'freed'} {_size(freed)}: {len(removed)} run(s) "
                f"{'to remove' if dry_run else 'removed'}, {len(infos) - len(removed)} kept "

@@ -84,6 +84,13 @@ class StoreError(SimtestError, OSError):
     """A results directory is missing, corrupt or incompatible."""
 
 
+class StoreUnavailableError(StoreError):
+    """The results store could not be reached or refused a request (network, endpoint,
+    credentials, permissions, a missing bucket): an infrastructure failure, not bad input."""
+
+    exit_code = 3
+
+
 class ComparisonError(SimtestError, ValueError):
     """Runs cannot be compared (no common cases, changed scenarios, ...)."""
 

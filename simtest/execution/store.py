@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
-from simtest.core.errors import StoreError
+from simtest.core.errors import StoreError, StoreUnavailableError
 from simtest.contract.results import BASE_COLUMNS, CHECK_PREFIX, MARGIN_PREFIX, METRIC_PREFIX, EpisodeResult
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; pyarrow/pandas load lazily
@@ -116,31 +116,60 @@ class _Files:
     (fsync + rename + directory fsync + an advisory lock); any other pyarrow filesystem (an
     object store) relies on a single PUT being atomic: the object appears whole or not at all."""
 
-    def __init__(self, fs: Any, local: bool):
+    def __init__(self, fs: Any, local: bool, *, root: str = "", uri: str = "", query: str = ""):
         self.fs = fs
         self.local = local
+        # how a path of this filesystem is written as a URI: `root` (a pyarrow path) is `uri`
+        # (scheme://..., secrets removed), and `query` (endpoint_override=...) goes at the end
+        self._root, self._uri, self._query = root, uri, query
 
     def join(self, *parts: str) -> str:
         return "/".join(p.rstrip("/") for p in parts if p)
+
+    def uri(self, path: str) -> str:
+        """`path` as the user writes it: a local path, or the URI (with its query, without
+        credentials) that `--results`, `--resume` and `compare` accept."""
+        if self.local or not self._uri or not (path == self._root or path.startswith(self._root.rstrip("/") + "/")):
+            return path
+        return self._uri.rstrip("/") + path[len(self._root.rstrip("/")):] + (f"?{self._query}" if self._query else "")
+
+    @contextlib.contextmanager
+    def _io(self, what: str, path: str) -> Iterator[None]:
+        """A store that cannot be reached or refuses a request (network, endpoint, credentials,
+        permissions, a missing bucket, a full disk) is an infrastructure failure: one line naming
+        the results location, exit 3. A file or object missing on a read stays FileNotFoundError."""
+        try:
+            yield
+        except OSError as exc:
+            if isinstance(exc, StoreError) or (what == "read" and isinstance(exc, FileNotFoundError)):
+                raise
+            why = " ".join(str(exc).split()) or exc.__class__.__name__
+            hint = ("check that the directory exists, is writable and has space" if self.local else
+                    "check the endpoint, the bucket, the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, "
+                    'see docs/cluster.md, "Object stores") and the network')
+            raise StoreUnavailableError(f'results location "{self.uri(path)}": cannot {what} ({why}); {hint}') from None
 
     def exists(self, path: str) -> bool:
         if self.local:
             return os.path.exists(path)
         from pyarrow import fs as pafs
 
-        return self.fs.get_file_info(path).type != pafs.FileType.NotFound
+        with self._io("read", path):
+            return self.fs.get_file_info(path).type != pafs.FileType.NotFound
 
     def makedirs(self, path: str) -> None:
         if self.local:
-            os.makedirs(path, exist_ok=True)
+            with self._io("create", path):
+                os.makedirs(path, exist_ok=True)
         else:
-            self.fs.create_dir(path, recursive=True)
+            with self._io("create", path):
+                self.fs.create_dir(path, recursive=True)
 
     def read_bytes(self, path: str) -> bytes:
         if self.local:
             with open(path, "rb") as f:
                 return f.read()
-        with self.fs.open_input_stream(path) as f:
+        with self._io("read", path), self.fs.open_input_stream(path) as f:
             return f.read()
 
     def write_atomic(self, path: str, data: bytes) -> None:
@@ -148,21 +177,26 @@ class _Files:
         if self.local:
             d, base = os.path.split(path)
             tmp = os.path.join(d, f".{base}.{uuid.uuid4().hex[:8]}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            with self._io("write", path):
+                self._write_local(tmp, path, data)
             _fsync_dir(d)
-        else:
-            with self.fs.open_output_stream(path) as f:
+        else:  # one PUT when the stream closes: a writer killed before that leaves nothing
+            with self._io("write", path), self.fs.open_output_stream(path) as f:
                 f.write(data)
+
+    @staticmethod
+    def _write_local(tmp: str, path: str, data: bytes) -> None:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     def list_dirs(self, path: str) -> list[str]:
         """Names of the sub-directories (object-store prefixes) of `path`; [] when there is none."""
@@ -173,7 +207,8 @@ class _Files:
                 return []
         from pyarrow import fs as pafs
 
-        infos = self.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+        with self._io("list", path):
+            infos = self.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
         return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
 
     def list_files(self, path: str) -> list[str]:
@@ -185,24 +220,25 @@ class _Files:
                 return []
         from pyarrow import fs as pafs
 
-        infos = self.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+        with self._io("list", path):
+            infos = self.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
         return sorted(i.base_name for i in infos if i.type == pafs.FileType.File)
 
     def delete_file(self, path: str) -> None:
-        if self.local:
-            with contextlib.suppress(FileNotFoundError):
+        with self._io("delete", path), contextlib.suppress(FileNotFoundError):
+            if self.local:
                 os.unlink(path)
-        else:
-            with contextlib.suppress(FileNotFoundError):
+            else:
                 self.fs.delete_file(path)
 
     def delete_tree(self, path: str) -> None:
-        if self.local:
-            import shutil
+        with self._io("delete", path):
+            if self.local:
+                import shutil
 
-            shutil.rmtree(path, ignore_errors=False)
-        else:
-            self.fs.delete_dir(path)
+                shutil.rmtree(path)
+            else:
+                self.fs.delete_dir(path)
 
     def try_lock(self, directory: str) -> bool | None:
         """Whether no writer holds the run's local lock right now (None on object stores: no lock)."""
@@ -232,7 +268,8 @@ class _Files:
             return
         import fcntl
 
-        fd = os.open(os.path.join(directory, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        with self._io("lock", directory):
+            fd = os.open(os.path.join(directory, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -261,6 +298,20 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+_SECRET_PARAMS = ("secret", "token", "password", "key")
+
+
+def _public_uri(uri: str) -> tuple[str, str]:
+    """(`scheme://host/path` without user:password, the query without secret values)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    u = urlsplit(uri)
+    netloc = u.netloc.rpartition("@")[2]
+    query = [(k, "***" if any(w in k.lower() for w in _SECRET_PARAMS) else v)
+             for k, v in parse_qsl(u.query, keep_blank_values=True)]
+    return urlunsplit((u.scheme, netloc, u.path, "", "")), urlencode(query, safe=":/,*")
+
+
 def _filesystem(root: str, filesystem: Any = None) -> tuple[_Files, str]:
     if filesystem is not None:
         from pyarrow import fs as pafs
@@ -271,14 +322,19 @@ def _filesystem(root: str, filesystem: Any = None) -> tuple[_Files, str]:
         return _Files(None, True), os.path.abspath(os.path.expanduser(root))
     from pyarrow import fs as pafs
 
+    uri, query = _public_uri(root)
     try:
         fs, path = pafs.FileSystem.from_uri(root)
-    except (ValueError, OSError) as exc:  # pyarrow.ArrowInvalid is a ValueError
-        raise StoreError(f'results location "{root}" is not usable ({exc}); pass a local path or a '
-                         "URI pyarrow.fs understands (file://, s3://, gs://, hdfs://)") from None
+    except ValueError as exc:  # pyarrow.ArrowInvalid: the URI itself is wrong
+        raise StoreError(f'results location "{uri}" is not usable ({" ".join(str(exc).split())}); pass a local '
+                         "path or a URI pyarrow.fs understands (file://, s3://, gs://, hdfs://)") from None
+    except OSError as exc:  # e.g. resolving an S3 bucket's region over the network
+        raise StoreUnavailableError(f'results location "{uri}": cannot be reached ({" ".join(str(exc).split())}); '
+                                    "check the endpoint, the credentials and the network") from None
     if isinstance(fs, pafs.LocalFileSystem):
         return _Files(None, True), path
-    return _Files(fs, False), path.rstrip("/")
+    path = path.rstrip("/")
+    return _Files(fs, False, root=path, uri=uri, query=query), path
 
 
 # --------------------------------------------------------------------------- store
@@ -350,7 +406,7 @@ class RunStore:
             return open_run_path(path)
         p = path.rstrip("/")
         if not f.exists(f.join(p, MANIFEST)):
-            raise StoreError(f"{path}: not a simtest run (no {MANIFEST})")
+            raise StoreError(f"{f.uri(p)}: not a simtest run (no {MANIFEST})")
         return Run(f, p)
 
 
@@ -406,7 +462,7 @@ def _parse_time(text: str) -> float:
 class RunInfo:
     """One stored run as `simtest runs` lists it."""
 
-    path: str
+    path: str  # in the store's filesystem
     key: str
     suite: str
     model: str  # name@version
@@ -420,6 +476,7 @@ class RunInfo:
     provenance: dict
     writing: str  # "" when no live writer holds the run, else who does
     problem: str = ""  # why the manifest could not be read
+    location: str = ""  # as the user writes it (a local path, or the URI with its query): what --baseline-run takes
 
     @staticmethod
     def of(files: "_Files", path: str, key: str) -> "RunInfo":
@@ -427,14 +484,15 @@ class RunInfo:
             run = Run(files, path)
         except StoreError as exc:
             return RunInfo(path, key, key.split("/")[0], key.split("/")[1], "", "", "", "", 0, 0, 0, {}, "",
-                           problem=str(exc))
+                           problem=str(exc), location=files.uri(path))
         m = run.manifest
         chunks = run.chunks
         return RunInfo(path=path, key=key, suite=str(m.get("suite", "")), model=str(m.get("model", {}).get("label", "")),
                        digest=str(m.get("model", {}).get("digest", "")), env_build=str(m.get("env_build", "")),
                        created=str(m.get("created", "")), updated=str(m.get("updated", m.get("created", ""))),
                        rows=sum(c.rows for c in chunks), bytes=sum(c.bytes for c in chunks), chunks=len(chunks),
-                       provenance=dict(m.get("provenance") or {}), writing=_live_writer(files, path))
+                       provenance=dict(m.get("provenance") or {}), writing=_live_writer(files, path),
+                       location=files.uri(path))
 
     @property
     def age_s(self) -> float:
@@ -466,11 +524,12 @@ def _live_writer(files: "_Files", path: str) -> str:
 
 
 def open_run_path(path: str) -> "Run":
-    """Open an existing run directory or URI; StoreError naming the path when it is not one."""
+    """Open an existing run directory or URI; StoreError naming the path when it is not one
+    (StoreUnavailableError, exit 3, when an object store cannot be reached)."""
     files, p = _filesystem(str(path))
     if not files.exists(files.join(p, MANIFEST)):
-        raise StoreError(f"{path}: not a simtest run (no {MANIFEST}); pass a run directory such as "
-                         f".simtest/results/<suite>/<model>@<version>/<digest>-<build>")
+        raise StoreError(f"{files.uri(p)}: not a simtest run (no {MANIFEST}); pass a run directory such as "
+                         f".simtest/results/<suite>/<model>@<version>/<digest>-<build> or its URI")
     return Run(files, p)
 
 
@@ -490,6 +549,12 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run({self.path!r})"
+
+    @property
+    def location(self) -> str:
+        """Where the run is, as `--resume`, `compare` and `replay --run` accept it: the local
+        path, or the URI with its query (endpoint, region) and without credentials."""
+        return self._files.uri(self.path)
 
     # ------------------------------------------------------------------ manifest
 
@@ -569,6 +634,8 @@ class Run:
             return self._reject(c, "resolves to a file outside the run directory (a symbolic link); not read")
         try:
             data = self._files.read_bytes(full)
+        except StoreUnavailableError:  # the store, not the chunk: never reject a chunk for that
+            raise
         except (FileNotFoundError, OSError) as exc:
             return self._reject(c, f"cannot be read ({exc.__class__.__name__}: {exc})")
         if len(data) != c.bytes:

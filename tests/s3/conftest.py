@@ -93,11 +93,16 @@ def s3_server():
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(timeout=10)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+    # the server stops inside the test run: nothing answers on its port any more
+    with socket.socket() as s, pytest.raises(ConnectionRefusedError):
+        s.settimeout(2)
+        s.connect(("127.0.0.1", port))
 
 
 @pytest.fixture

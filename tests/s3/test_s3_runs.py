@@ -39,7 +39,7 @@ def test_runs_and_gc_on_s3(s3_server, bucket):
         assert any(f"/{LEASES}/" in k for k in s3_server.keys(bucket, f"results/{busy.key}"))
         out = runs_gc(uri, keep=1)
         w.add(replace(result(9), model_digest=busy.model_digest))
-    assert out.count("removed ") == 1 and f"kept {busy.path} (being written)" in out
+    assert out.count("removed ") == 1 and f"kept {busy.location} (being written)" in out
     assert s3_server.keys(bucket, f"results/{old.key}") == []  # manifest and chunks gone
     assert [i.key for i in store.runs()] == [new.key, busy.key]
     assert not any(f"/{LEASES}/" in k for k in s3_server.keys(bucket, f"results/{busy.key}"))  # released
