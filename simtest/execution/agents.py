@@ -3,12 +3,12 @@ worker from a ModelRef by calling the manifest's entry point `factory(weights, *
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 from simtest.core.errors import ModelError
 from simtest.contract.registry import ModelRef, resolve
 
-__all__ = ["Agent", "load_agent"]
+__all__ = ["Agent", "Diagnosing", "load_agent", "diagnostics_of"]
 
 
 @runtime_checkable
@@ -16,6 +16,20 @@ class Agent(Protocol):
     def reset(self, seed: int) -> None: ...
 
     def act(self, observation: Any) -> Any: ...
+
+
+@runtime_checkable
+class Diagnosing(Protocol):
+    """Optional part of the Agent contract (docs/contracts.md section 3.1): what the model predicted
+    for the observation of the last `act`, as name -> array or float (the driving agent:
+    {"proximity": (n_bins,)}). The env's `model_metrics` name which prediction a label scores."""
+
+    def diagnostics(self) -> Mapping[str, Any]: ...
+
+
+def diagnostics_of(agent: Any) -> Callable[[], Mapping[str, Any]] | None:
+    """The agent's diagnostics hook, or None for an agent without one (no model metrics then)."""
+    return agent.diagnostics if isinstance(agent, Diagnosing) and callable(agent.diagnostics) else None
 
 
 def load_agent(model: ModelRef) -> Agent:
