@@ -253,6 +253,7 @@ def gate(
     finally:
         executor.close()
     verdict = _with_findings(verdict, frames, policy, metrics, loaded)  # regions, coverage (judging.findings)
+    verdict = _with_model_metrics(verdict, frames, policy, metrics, models)  # model vs system metric
     verdict = corpus.apply(verdict) if corpus is not None else verdict
     out = Path(out_dir or default_out_dir())
     written = _write_reports(out, verdict, frames, models, runs, loaded,
@@ -330,6 +331,7 @@ def compare_runs(candidate_dir: str, baseline_dir: str, reference_dir: str | Non
     verdict = compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, metrics)
     verdict = _with_findings(verdict, frames, policy, metrics, runs["candidate"].manifest.get("suite_path"))
     models = {role: _model_from_manifest(run) for role, run in runs.items()}
+    verdict = _with_model_metrics(verdict, frames, policy, metrics, models)
     out = Path(out_dir or default_out_dir())
     reports = _write_reports(out, verdict, frames, models, runs, None, extra={"metrics": metrics})
     return GateOutcome(verdict, _exit_code(verdict), out, reports, runs)
@@ -349,6 +351,25 @@ def _with_findings(verdict: Any, frames: dict, policy: Any, metrics: dict, suite
     except SimtestError:
         loaded = None
     return attach(verdict, frames, policy, metrics, suite_space(loaded) if loaded is not None else None)
+
+
+def _with_model_metrics(verdict: Any, frames: dict, policy: Any, metrics: dict, models: dict) -> Any:
+    """The model-metric panels (simtest.judging.modelmetrics): the envs' model metric declarations
+    and the manifests' offline figures go in; envs without declarations give no panel."""
+    from simtest.judging import modelmetrics
+
+    decls: dict = {}
+    for env in sorted(set(frames["candidate"]["env"])) if "env" in frames["candidate"].columns else ():
+        try:
+            decls.update(registry.env_info(env).model_metric_decls)
+        except SimtestError:  # an env not installed here (compare of stored runs): no panel for it
+            continue
+    if not decls:
+        return verdict
+    panels = modelmetrics.model_metric_panels(
+        frames, policy, metrics, decls, {role: m.label for role, m in models.items()},
+        {role: getattr(m, "training", {}) for role, m in models.items()})
+    return modelmetrics.attach(verdict, panels)
 
 
 def _model_from_manifest(run: Any) -> Any:

@@ -116,6 +116,7 @@ class ReportData:
     regions: tuple = ()  # simtest.judging.regions.RegionSearch per comparison searched
     underpowered: tuple[str, ...] = ()  # judging's lines for blocking slices below the policy's power target
     coverage: Any = None  # simtest.judging.coverage.Coverage, or None when no suite space was given
+    model_metrics: tuple = ()  # simtest.judging.modelmetrics.ModelMetricPanel per (model metric, pair of models)
 
     def region_search(self, comparison: str = "baseline") -> Any:
         return next((r for r in self.regions if r.comparison == comparison), None)
@@ -205,6 +206,7 @@ def build(verdict: Any, frames: Mapping[str, Any] | None, context: Mapping[str, 
         outcome_counts={str(k): dict(v) for k, v in dict(_get(findings, "outcome_counts", {}) or {}).items()},
         regions=tuple(_get(findings, "regions", ()) or ()),
         coverage=_get(findings, "coverage", None),
+        model_metrics=tuple(_get(findings, "model_metrics", ()) or ()),
         underpowered=tuple(_power_line(p) for p in (_get(verdict, "power", ()) or ()) if _get(p, "underpowered")),
     )
 
