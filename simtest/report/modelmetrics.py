@@ -11,6 +11,7 @@ from typing import Any
 __all__ = ["markdown_lines", "html_section", "MAX_ROWS"]
 
 MAX_ROWS = 6  # summary.md: overall, the slices with offline figures or a sentence, then the largest outcome drops
+# summary.md shows the table of the first panel per pair of models (the env's first model metric)
 
 
 def _num(v: float | None, binary: bool = False) -> str:
@@ -82,6 +83,7 @@ def markdown_lines(d: Any) -> list[str]:
 
     lines = ["", "**Model metric vs system metric** (in-the-loop: the frames the model met in closed loop; "
              "each cell candidate vs comparator)"]
+    tabled: set[tuple[str, str]] = set()
     for p in panels:
         better = "lower" if p.better == "lower" else "higher"
         lines += ["", f"*{md_text(p.metric)}* ({md_text(p.score_name)}, {better} is better): "
@@ -90,6 +92,10 @@ def markdown_lines(d: Any) -> list[str]:
             lines.append(f"- **{md_text(s)}**")
         if not p.sentences:
             lines.append("- no slice where the offline figures or the training objective disagree with the outcome")
+        pair = (p.candidate, p.comparator)
+        if pair in tabled:  # one table per pair of models keeps the comment short; report.html has them all
+            continue
+        tabled.add(pair)
         head = _headers(p)
         lines += ["", "| " + " | ".join(md_text(h, table=True) for h in head) + " |",
                   "|" + "|".join("---" if i == 0 else "--:" for i in range(len(head))) + "|"]

@@ -241,3 +241,29 @@ def test_no_panel_without_model_metric_columns():
     cand = _frame("1", [1.0] * 12, [0.0] * 12, light).drop(columns="metric_model_mae")
     decl = ModelMetricDecl(score="mae", prediction="p", label="l", outcome="success")
     assert model_metric_panels({"candidate": cand, "baseline": cand}, _policy(), {}, {"model_mae": decl}, {}, {}) == ()
+
+
+# --------------------------------------------------------------------------- the report formats it
+
+
+def test_report_panel_formats_the_sentence_agreement_and_table():
+    from types import SimpleNamespace
+
+    from simtest.report.modelmetrics import html_section, markdown_lines
+
+    assert markdown_lines(SimpleNamespace(model_metrics=())) == [] and html_section(SimpleNamespace()) == ""
+    light = ["day"] * 20 + ["night"] * 20 + ["dusk"] * 20
+    cand = _frame("1.2", [1.0] * 20 + [0.0] * 14 + [1.0] * 6 + [1.0] * 18 + [0.0] * 2, [0.02] * 20 + [0.11] * 20 + [0.04] * 20, light)
+    base = _frame("1.1", [1.0] * 20 + [0.0] * 8 + [1.0] * 12 + [1.0] * 20, [0.02] * 20 + [0.05] * 20 + [0.03] * 20, light)
+    decl = ModelMetricDecl(score="mae", prediction="p", label="l", outcome="success", offline="val_mae")
+    panels = model_metric_panels({"candidate": cand, "baseline": base}, _policy(),
+                                 {"success": {"kind": "binary", "better": "higher"}}, {"model_mae": decl},
+                                 {"candidate": "dp@1.2", "baseline": "dp@1.1"},
+                                 {"candidate": {"val_mae_night": 0.048}, "baseline": {"val_mae_night": 0.070}})
+    d = SimpleNamespace(model_metrics=panels)
+    text = "\n".join(markdown_lines(d))
+    assert "Spearman rho +1.00 (agree)" in text
+    assert "- **1.2 looks better offline at night (MAE 0.048 vs 0.07) but is 30 pp worse" in text
+    assert "| lighting=night | 20 | 0.048 vs 0.070 | 0.110 vs 0.050 | 30.0% vs 60.0% |" in text
+    html = html_section(d)
+    assert "<li><b>1.2 looks better offline at night" in html and "<td>lighting=night</td>" in html
