@@ -19,7 +19,7 @@ def _num(v: float | None, binary: bool = False) -> str:
         return "n/a"
     if binary:
         return f"{100 * v:.1f}%"
-    return f"{v:.3g}" if abs(v) >= 10 else f"{v:.3f}"
+    return f"{v:.3g}" if abs(v) >= 1 else f"{v:.3f}"
 
 
 def _pair(t: tuple | None, binary: bool = False) -> str:
