@@ -267,3 +267,24 @@ def test_report_panel_formats_the_sentence_agreement_and_table():
     assert "| lighting=night | 20 | 0.048 vs 0.070 | 0.110 vs 0.050 | 30.0% vs 60.0% |" in text
     html = html_section(d)
     assert "<li><b>1.2 looks better offline at night" in html and "<td>lighting=night</td>" in html
+
+
+def test_a_policy_gates_an_in_the_loop_model_metric_like_any_metric(tmp_path):
+    from simtest.contract.policy import load_policy
+    from simtest.contract.registry import suite_metrics_of
+    from simtest.judging.compare import compare
+
+    metrics = suite_metrics_of({"simtest/Driving-v0"})
+    assert metrics["model_mae"]["better"] == "lower" and metrics["model_ece"]["kind"] == "continuous"
+    (tmp_path / "policy.yaml").write_text("metrics:\n  model_mae: {margin_baseline: 0.01, blocking: true}\n"
+                                          "slices: {tags: false}\n")
+    policy = load_policy(str(tmp_path / "policy.yaml"), metrics)
+    rng = np.random.default_rng(0)
+    light = ["night"] * 40
+    base = _frame("1.1", [1.0] * 40, list(0.05 + 0.01 * rng.random(40)), light).assign(passed=True)
+    worse = base.assign(metric_model_mae=base["metric_model_mae"] + 0.06, model_version="1.2")
+    same = base.assign(model_version="1.2")
+    fail = compare(worse, base, None, policy, metrics)
+    check = next(c for c in fail.checks if c.metric == "model_mae" and c.slice == "overall")
+    assert check.blocking and check.decision == "fail" and fail.verdict == "fail"
+    assert compare(same, base, None, policy, metrics).verdict == "pass"
