@@ -288,3 +288,30 @@ def test_a_policy_gates_an_in_the_loop_model_metric_like_any_metric(tmp_path):
     check = next(c for c in fail.checks if c.metric == "model_mae" and c.slice == "overall")
     assert check.blocking and check.decision == "fail" and fail.verdict == "fail"
     assert compare(same, base, None, policy, metrics).verdict == "pass"
+
+
+# --------------------------------------------------------------------------- the shipped labels and hooks
+
+
+def test_recsys_doc_value_is_click_probability_alone_times_engagement_by_hand():
+    from simtest_envs.recsys.dynamics import CONSTANTS as C, Catalogue, expected_values
+
+    cat = Catalogue(topic=np.array([0, 1]), quality=np.array([0.5, -1.0]), popularity=np.array([0.2, 0.8]))
+    interests, consumed, fatigue = np.array([0.75, 0.25]), np.array([False, True]), np.array([0.0, 1.0])
+    got = expected_values(interests, cat, consumed, fatigue, popularity_bias=1.0, no_click_utility=2.0, satiation=0.5)
+    aff = np.array([1.0, 1.0 / 3.0])
+    u = C.interest_weight * aff + 1.0 * cat.popularity - C.repeat_penalty * np.array([0.0, 1.0])
+    p = 1 / (1 + np.exp(2.0 - u))
+    e = 1 / (1 + np.exp(-(cat.quality + C.affinity_weight * (aff - 0.5) - 0.5 * fatigue))) * np.array([1.0, 0.5])
+    assert got == pytest.approx(p * e)
+
+
+def test_shipped_manifests_carry_their_offline_figures_and_agents_their_diagnostics():
+    from simtest.contract.registry import resolve_model
+    from simtest.execution.agents import diagnostics_of
+
+    assert resolve_model("driving-perception@1.2").training["val_mae_night"] == 0.0483
+    assert resolve_model("driving-perception@1.1").training["val_mae_night"] == 0.0703
+    assert "val_mae_night" not in resolve_model("driving-perception@1.0").training
+    assert diagnostics_of(fakes.make_agent()) is None  # no hook: no model metrics, nothing else changes
+    assert diagnostics_of(make_diagnosing_agent()) is not None
