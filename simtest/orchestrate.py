@@ -356,6 +356,7 @@ def _with_findings(verdict: Any, frames: dict, policy: Any, metrics: dict, suite
 def _with_model_metrics(verdict: Any, frames: dict, policy: Any, metrics: dict, models: dict) -> Any:
     """The model-metric panels (simtest.judging.modelmetrics): the envs' model metric declarations
     and the manifests' offline figures go in; envs without declarations give no panel."""
+    from simtest.core.errors import SimtestError
     from simtest.judging import modelmetrics
 
     decls: dict = {}

@@ -118,7 +118,7 @@ def html_section(d: Any) -> str:
     for p in panels:
         better = "lower" if p.better == "lower" else "higher"
         parts.append(f"<h3>{escape(p.metric)}: {escape(p.candidate)} vs {escape(p.comparator)}</h3>"
-                     f"<p>{escape(p.score_name)}, {better} is better. {escape(_agreement(p))}.</p>")
+                     f"<p>{escape(p.score_name)}, {better} is better. {escape(_agreement(p).capitalize())}.</p>")
         if p.sentences:
             parts.append("<ul class='reasons'>" + "".join(f"<li><b>{escape(s)}</b></li>" for s in p.sentences)
                          + "</ul>")

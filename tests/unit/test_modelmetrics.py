@@ -315,3 +315,20 @@ def test_shipped_manifests_carry_their_offline_figures_and_agents_their_diagnost
     assert "val_mae_night" not in resolve_model("driving-perception@1.0").training
     assert diagnostics_of(fakes.make_agent()) is None  # no hook: no model metrics, nothing else changes
     assert diagnostics_of(make_diagnosing_agent()) is not None
+
+
+def test_check_env_names_a_declared_label_the_env_never_reports():
+    from gymnasium import spaces
+
+    from simtest.contract.registry import env_info
+    from simtest.execution.checkenv import _episodes
+
+    base = env_info(fakes.ENV_ID)
+    box = spaces.Box(-1.0, 1.0, (1,), np.float64)
+    good = base.model_copy(update={"model_metric_decls": {"model_mae": ModelMetricDecl(
+        score="mae", prediction="x_hat", label="x", outcome="episode_return")}})
+    bad = base.model_copy(update={"model_metric_decls": {"model_mae": ModelMetricDecl(
+        score="mae", prediction="x_hat", label="x_true", outcome="episode_return")}})
+    assert _episodes(good, box, 2, 5, 0)[0].ok
+    (finding,) = _episodes(bad, box, 2, 5, 0)
+    assert not finding.ok and 'model metric "model_mae": label "x_true" is not in the step info' in finding.message
