@@ -69,6 +69,7 @@ def test_gate_report_shows_offline_vs_closed_loop_mismatch_of_1_2_at_night(tmp_p
     assert night["model"][0] > night["model"][1]  # in the loop, 1.2 errs more on the frames it met at night
     assert night["outcome_worse"] >= 0.05  # and succeeds less
     (sentence,) = mae["sentences"]
+    print(sentence)
     pattern = (r"^1\.2 looks better offline at night \(MAE 0\.048 vs 0\.07\) but is (\d+) pp worse in closed loop "
                r"\(success \d+% vs \d+%\); in-the-loop MAE at night is ([\d.]+) vs ([\d.]+)$")
     m = re.match(pattern, sentence)
