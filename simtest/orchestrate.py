@@ -309,6 +309,61 @@ def gate_design(loaded: LoadedSuite, policy: Any):
                             spending=policy.adaptive.spending, pass_spending=policy.adaptive.pass_spending)
 
 
+@dataclass(frozen=True)
+class OfflineOutcome:
+    evaluations: tuple
+    out: Path
+    written: dict
+    episodes: int
+
+
+def evaluate_offline(suite_path: str, models: Sequence[str], driver: str, options: ExecutionOptions,
+                     out_dir: str | None, *, log: TextIO = sys.stderr) -> OfflineOutcome:
+    """`simtest evaluate-offline`: the suite's cases driven by `driver`, with every model in `models`
+    shadowing it (seeing the same observations; only its predictions count), so the envs' model
+    metrics compare the models on the same frames (simtest.execution.agents.ShadowAgent). Nothing
+    is stored as a run; offline.md and offline.json go to `out_dir`."""
+    import json
+
+    import pandas as pd
+
+    from simtest.contract.policy import GatePolicy, load_policy
+    from simtest.execution.agents import shadow_ref
+    from simtest.judging.modelmetrics import offline_evaluation
+    from simtest.report.modelmetrics import offline_lines
+
+    loaded = load_suite(suite_path)
+    metrics = suite_metrics(loaded)
+    decls: dict = {}
+    for env in sorted({s.env for s in loaded.scenarios}):
+        decls.update(registry.env_info(env).model_metric_decls)
+    if not decls:
+        raise UsageError(f"{suite_path}: the suite's envs declare no model_metrics, so there is nothing to evaluate; "
+                         "see docs/contracts.md section 1.4")
+    policy = load_policy(loaded.policy_path, metrics) if loaded.policy_path else GatePolicy.default()
+    drive = registry.resolve_model(driver)
+    refs = {m.label: m for m in (registry.resolve_model(x) for x in models)}
+    cases = list(plan(loaded))
+    executor = options.make_executor()
+    frames = {}
+    try:
+        for label, model in refs.items():
+            if not options.quiet:
+                print(f"{label} shadowing {drive.label}: {len(cases)} cases", file=log)
+            rows = [r.to_row() for r in executor.run(cases, shadow_ref(drive, model))]
+            frames[label] = pd.DataFrame(rows)
+    finally:
+        executor.close()
+    evaluations = offline_evaluation(frames, policy, decls, {k: m.training for k, m in refs.items()}, drive.label)
+    out = Path(out_dir or default_out_dir())
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "offline.md").write_text("\n".join(offline_lines(evaluations)) + "\n")
+    (out / "offline.json").write_text(json.dumps({"suite": suite_path, "driver": drive.label,
+                                                  "evaluations": [e.to_json() for e in evaluations]}, indent=2) + "\n")
+    return OfflineOutcome(evaluations, out, {"offline.md": str(out / "offline.md"),
+                                             "offline.json": str(out / "offline.json")}, len(cases) * len(refs))
+
+
 def compare_runs(candidate_dir: str, baseline_dir: str, reference_dir: str | None, *, policy_path: str | None,
                  out_dir: str | None) -> GateOutcome:
     """Judge stored runs: no simulation. The same inputs give the same verdict.json. The rows are

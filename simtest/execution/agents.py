@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 from simtest.core.errors import ModelError
 from simtest.contract.registry import ModelRef, resolve
 
-__all__ = ["Agent", "Diagnosing", "load_agent", "diagnostics_of"]
+__all__ = ["Agent", "Diagnosing", "ShadowAgent", "load_agent", "diagnostics_of", "shadow_agent", "shadow_ref"]
 
 
 @runtime_checkable
@@ -49,3 +49,44 @@ def load_agent(model: ModelRef) -> Agent:
     if not isinstance(agent, Agent):
         raise ModelError(f"{where}: {model.entry_point} returned {type(agent).__name__}, which lacks reset(seed) / act(obs)")
     return agent
+
+
+class ShadowAgent:
+    """`simtest evaluate-offline`: `driver` drives; `model` sees the same observations (its actions
+    are dropped) and only its diagnostics are reported. Every model shadowing one driver is scored
+    on the same frames, whatever its own driving would have led to."""
+
+    def __init__(self, driver: Agent, model: Agent) -> None:
+        self.driver, self.model = driver, model
+        self._hook = diagnostics_of(model)
+
+    def reset(self, seed: int) -> None:
+        self.driver.reset(seed)
+        self.model.reset(seed)
+
+    def act(self, observation: Any) -> Any:
+        self.model.act(observation)
+        return self.driver.act(observation)
+
+    def diagnostics(self) -> Mapping[str, Any]:
+        return dict(self._hook()) if self._hook is not None else {}
+
+
+def shadow_agent(weights: str | None = None, *, driver: str, model: str) -> ShadowAgent:
+    """Factory of a ShadowAgent (options name both models by manifest path or name@version)."""
+    from simtest.contract.registry import resolve_model
+
+    del weights
+    return ShadowAgent(load_agent(resolve_model(driver)), load_agent(resolve_model(model)))
+
+
+def shadow_ref(driver: ModelRef, model: ModelRef) -> ModelRef:
+    """The ModelRef executors run for `model` shadowing `driver` (cheap to pickle, like any ref)."""
+    import hashlib
+    import json
+
+    options = {"driver": driver.manifest or driver.label, "model": model.manifest or model.label}
+    digest = hashlib.sha256(f"shadow|{driver.digest}|{model.digest}".encode()).hexdigest()[:16]
+    return ModelRef(name=model.name, version=model.version, entry_point="simtest.execution.agents:shadow_agent",
+                    digest=digest, options_json=json.dumps(options, sort_keys=True), manifest=model.manifest,
+                    training_json=model.training_json)

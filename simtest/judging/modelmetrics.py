@@ -21,7 +21,8 @@ from simtest.contract.policy import GatePolicy
 from simtest.contract.results import METRIC_PREFIX
 from simtest.judging import slicing
 
-__all__ = ["PanelRow", "ModelMetricPanel", "model_metric_panels", "attach", "SCORE_NAMES",
+__all__ = ["PanelRow", "ModelMetricPanel", "model_metric_panels", "attach", "SCORE_NAMES", "OfflineRow",
+           "OfflineEvaluation", "offline_evaluation",
            "MIN_PAIRS", "BINARY_GAP", "RELATIVE_GAP"]
 
 SCORE_NAMES = {"mae": "MAE", "calibration_error": "calibration error", "ndcg": "NDCG"}
@@ -266,3 +267,67 @@ def attach(verdict: Any, panels: tuple[ModelMetricPanel, ...]) -> Any:
         return verdict
     f = verdict.findings if verdict.findings is not None else Findings()
     return dataclasses.replace(verdict, findings=dataclasses.replace(f, model_metrics=panels))
+
+
+# --------------------------------------------------------------------------- simtest evaluate-offline
+
+
+@dataclass(frozen=True)
+class OfflineRow:
+    slice: str
+    n: int
+    values: tuple[float, ...]  # per model, in OfflineEvaluation.models order
+    offline: tuple[float | None, ...]  # the manifests' figure for this slice, per model
+
+    def to_json(self) -> dict:
+        return {"slice": self.slice, "n": self.n, "values": [_f(v) for v in self.values],
+                "offline": [None if v is None else _f(v) for v in self.offline]}
+
+
+@dataclass(frozen=True)
+class OfflineEvaluation:
+    """One model metric of several models scored on the same frames (one driver drove every episode)."""
+
+    metric: str
+    score_name: str
+    better: str
+    driver: str
+    models: tuple[str, ...]
+    rows: tuple[OfflineRow, ...] = ()
+
+    def to_json(self) -> dict:
+        return {"metric": self.metric, "score": self.score_name, "better": self.better, "driver": self.driver,
+                "models": list(self.models), "rows": [r.to_json() for r in self.rows]}
+
+
+def offline_evaluation(frames: Mapping[str, pd.DataFrame], policy: GatePolicy | None, decls: Mapping[str, Any],
+                       trainings: Mapping[str, Mapping], driver: str) -> tuple[OfflineEvaluation, ...]:
+    """Per model metric and slice, each model's mean over the episodes every frame holds (`frames`:
+    model label -> rows of that model shadowing `driver`, so the same cases saw the same frames)."""
+    policy = policy or GatePolicy.default()
+    frames = {k: _dedupe(v) for k, v in frames.items()}
+    labels = tuple(frames)
+    if not labels:
+        return ()
+    ids = pd.Index(frames[labels[0]]["case_id"])
+    for f in frames.values():
+        ids = ids.intersection(pd.Index(f["case_id"]))
+    aligned = {k: f.set_index("case_id").loc[ids].reset_index() for k, f in frames.items()}
+    masks = slicing.slice_masks(aligned[labels[0]], policy)
+    out = []
+    for metric, decl in decls.items():
+        col = METRIC_PREFIX + metric
+        if not any(col in f.columns for f in aligned.values()):
+            continue
+        rows = []
+        for name, m in masks.items():
+            if not m.any():
+                continue
+            values = tuple(_mean(f.loc[m, col].to_numpy(np.float64)) if col in f.columns else math.nan
+                           for f in aligned.values())
+            rows.append(OfflineRow(name, int(m.sum()), values,
+                                   tuple(_offline(trainings.get(k, {}), decl.offline, name) for k in labels)))
+        name = SCORE_NAMES.get(decl.score, decl.score)
+        out.append(OfflineEvaluation(metric, f"{name}@{decl.k}" if decl.k else name, decl.better, driver, labels,
+                                     tuple(rows)))
+    return tuple(out)

@@ -8,7 +8,7 @@ import math
 from html import escape
 from typing import Any
 
-__all__ = ["markdown_lines", "html_section", "MAX_ROWS"]
+__all__ = ["markdown_lines", "html_section", "offline_lines", "MAX_ROWS"]
 
 MAX_ROWS = 6  # summary.md: overall, the slices with offline figures or a sentence, then the largest outcome drops
 # summary.md shows the table of the first panel per pair of models (the env's first model metric)
@@ -126,3 +126,28 @@ def html_section(d: Any) -> str:
         body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in _cells(p, r)) + "</tr>" for r in p.rows)
         parts.append(f"<table><tr>{head}</tr>{body}</table>")
     return "\n".join(parts)
+
+
+def offline_lines(evaluations: Any) -> list[str]:
+    """`simtest evaluate-offline`'s table (markdown): per model metric, each model's value per slice on
+    the same frames, beside the manifests' own offline figure where they carry one."""
+    from simtest.report.markdown import md_text
+
+    lines: list[str] = []
+    for e in evaluations:
+        better = "lower" if e.better == "lower" else "higher"
+        lines += [f"**{md_text(e.metric)}** ({md_text(e.score_name)}, {better} is better) on the same frames for every "
+                  f"model: every episode driven by {md_text(e.driver)}", ""]
+        head = ["slice", "n"] + [f"{m}" for m in e.models]
+        has_offline = any(v is not None for r in e.rows for v in r.offline)
+        if has_offline:
+            head += [f"{m} manifest" for m in e.models]
+        lines += ["| " + " | ".join(md_text(h, table=True) for h in head) + " |",
+                  "|---|" + "--:|" * (len(head) - 1)]
+        for r in e.rows:
+            cells = [r.slice, str(r.n)] + [_num(v) for v in r.values]
+            if has_offline:
+                cells += ["-" if v is None else _num(v) for v in r.offline]
+            lines.append("| " + " | ".join(md_text(c, table=True) for c in cells) + " |")
+        lines.append("")
+    return lines

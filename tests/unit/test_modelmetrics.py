@@ -332,3 +332,21 @@ def test_check_env_names_a_declared_label_the_env_never_reports():
     assert _episodes(good, box, 2, 5, 0)[0].ok
     (finding,) = _episodes(bad, box, 2, 5, 0)
     assert not finding.ok and 'model metric "model_mae": label "x_true" is not in the step info' in finding.message
+
+
+def test_shadow_agent_drives_like_its_driver_and_reports_only_the_models_predictions():
+    from simtest.execution.agents import ShadowAgent, shadow_ref
+
+    driver, model = fakes.make_agent(gain=0.8), make_diagnosing_agent()
+    model.gain = 0.0  # its own actions would let the point drift: they must be dropped
+    shadow = ShadowAgent(driver, model)
+    shadow.reset(5)
+    obs = np.array([1.5, 0.0])
+    assert shadow.act(obs) == pytest.approx(fakes.make_agent(gain=0.8).act(obs))
+    assert shadow.diagnostics() == {"x_hat": 1.5}
+    assert ShadowAgent(driver, fakes.make_agent()).diagnostics() == {}  # a model without the hook
+    a = ModelRef(name="a", version="1", entry_point="fakes:make_agent", digest="da")
+    b = ModelRef(name="b", version="2", entry_point="fakes:make_agent", digest="db", training_json='{"val_mae": 0.1}')
+    ref = shadow_ref(a, b)
+    assert ref.label == "b@2" and ref.training == {"val_mae": 0.1} and ref.digest != shadow_ref(b, a).digest
+    assert json.loads(ref.options_json) == {"driver": "a@1", "model": "b@2"}
