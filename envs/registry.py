@@ -12,6 +12,7 @@ def simtest_envs() -> dict[str, dict]:
             "metrics": "simtest_envs.driving.metrics:METRICS",
             "episode_metrics": "simtest_envs.driving.metrics:episode_metrics",
             "signals": "simtest_envs.driving.metrics:SIGNALS",
+            "model_metrics": "simtest_envs.driving.metrics:MODEL_METRICS",
             "configure": "reset_options",
             "views": {"topdown": "render_topdown", "camera": "render_camera"},
             "failure_views": ["camera", "topdown"],
@@ -21,6 +22,7 @@ def simtest_envs() -> dict[str, dict]:
             "params": "simtest_envs.recsys.params:PARAMS",
             "metrics": "simtest_envs.recsys.metrics:METRICS",
             "episode_metrics": "simtest_envs.recsys.metrics:episode_metrics",
+            "model_metrics": "simtest_envs.recsys.metrics:MODEL_METRICS",
             "configure": "reset_options",
         },
         "simtest/Grasp-v0": {

@@ -88,6 +88,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
+def cmd_evaluate_offline(args: argparse.Namespace) -> int:
+    from simtest.orchestrate import evaluate_offline
+    from simtest.report.modelmetrics import offline_lines
+
+    outcome = evaluate_offline(args.suite, args.model, args.driver, _exec_options(args), args.out)
+    print("\n".join(offline_lines(outcome.evaluations)).rstrip())
+    print(f"reports: {', '.join(outcome.written.values())}")
+    return 0
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from simtest.orchestrate import search
 
@@ -326,6 +336,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gc: never remove a run updated less than this many hours ago (default: %(default)s)")
     p.add_argument("--dry-run", action="store_true", help="gc: say what would be removed, remove nothing")
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("evaluate-offline", help="score several models' predictions on the same frames (one driver "
+                                                "drives every episode; the envs' model metrics)")
+    p.add_argument("--suite", required=True, help="suite YAML whose envs declare model_metrics")
+    p.add_argument("--model", required=True, action="append", metavar="REF",
+                   help="name@version or manifest path; repeat for each model to score")
+    p.add_argument("--driver", required=True, metavar="REF", help="the model that drives every episode")
+    p.add_argument("--out", help="report directory (default: .simtest/reports/<timestamp>)")
+    _exec_args(p)
+    p.set_defaults(func=cmd_evaluate_offline)
 
     p = sub.add_parser("validate", help="check scenario, suite and policy files; report every problem")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")

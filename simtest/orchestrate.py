@@ -436,6 +436,7 @@ def gate(
     finally:
         executor.close()
     verdict = _with_findings(verdict, frames, policy, metrics, loaded)  # regions, coverage (judging.findings)
+    verdict = _with_model_metrics(verdict, frames, policy, metrics, models)  # model vs system metric
     verdict = corpus.apply(verdict) if corpus is not None else verdict
     out = Path(out_dir or default_out_dir())
     written = _write_reports(out, verdict, frames, models, runs, loaded,
@@ -522,6 +523,61 @@ def gate_design(loaded: LoadedSuite, policy: Any):
                             spending=policy.adaptive.spending, pass_spending=policy.adaptive.pass_spending)
 
 
+@dataclass(frozen=True)
+class OfflineOutcome:
+    evaluations: tuple
+    out: Path
+    written: dict
+    episodes: int
+
+
+def evaluate_offline(suite_path: str, models: Sequence[str], driver: str, options: ExecutionOptions,
+                     out_dir: str | None, *, log: TextIO = sys.stderr) -> OfflineOutcome:
+    """`simtest evaluate-offline`: the suite's cases driven by `driver`, with every model in `models`
+    shadowing it (seeing the same observations; only its predictions count), so the envs' model
+    metrics compare the models on the same frames (simtest.execution.agents.ShadowAgent). Nothing
+    is stored as a run; offline.md and offline.json go to `out_dir`."""
+    import json
+
+    import pandas as pd
+
+    from simtest.contract.policy import GatePolicy, load_policy
+    from simtest.execution.agents import shadow_ref
+    from simtest.judging.modelmetrics import offline_evaluation
+    from simtest.report.modelmetrics import offline_lines
+
+    loaded = load_suite(suite_path)
+    metrics = suite_metrics(loaded)
+    decls: dict = {}
+    for env in sorted({s.env for s in loaded.scenarios}):
+        decls.update(registry.env_info(env).model_metric_decls)
+    if not decls:
+        raise UsageError(f"{suite_path}: the suite's envs declare no model_metrics, so there is nothing to evaluate; "
+                         "see docs/contracts.md section 1.4")
+    policy = load_policy(loaded.policy_path, metrics) if loaded.policy_path else GatePolicy.default()
+    drive = registry.resolve_model(driver)
+    refs = {m.label: m for m in (registry.resolve_model(x) for x in models)}
+    cases = list(plan(loaded))
+    executor = options.make_executor()
+    frames = {}
+    try:
+        for label, model in refs.items():
+            if not options.quiet:
+                print(f"{label} shadowing {drive.label}: {len(cases)} cases", file=log)
+            rows = [r.to_row() for r in executor.run(cases, shadow_ref(drive, model))]
+            frames[label] = pd.DataFrame(rows)
+    finally:
+        executor.close()
+    evaluations = offline_evaluation(frames, policy, decls, {k: m.training for k, m in refs.items()}, drive.label)
+    out = Path(out_dir or default_out_dir())
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "offline.md").write_text("\n".join(offline_lines(evaluations)) + "\n")
+    (out / "offline.json").write_text(json.dumps({"suite": suite_path, "driver": drive.label,
+                                                  "evaluations": [e.to_json() for e in evaluations]}, indent=2) + "\n")
+    return OfflineOutcome(evaluations, out, {"offline.md": str(out / "offline.md"),
+                                             "offline.json": str(out / "offline.json")}, len(cases) * len(refs))
+
+
 def compare_runs(candidate_dir: str, baseline_dir: str, reference_dir: str | None, *, policy_path: str | None,
                  out_dir: str | None) -> GateOutcome:
     """Judge stored runs: no simulation. The same inputs give the same verdict.json. The rows are
@@ -544,6 +600,7 @@ def compare_runs(candidate_dir: str, baseline_dir: str, reference_dir: str | Non
     verdict = compare(frames["candidate"], frames["baseline"], frames.get("reference"), policy, metrics)
     verdict = _with_findings(verdict, frames, policy, metrics, runs["candidate"].manifest.get("suite_path"))
     models = {role: _model_from_manifest(run) for role, run in runs.items()}
+    verdict = _with_model_metrics(verdict, frames, policy, metrics, models)
     out = Path(out_dir or default_out_dir())
     reports = _write_reports(out, verdict, frames, models, runs, None, extra={"metrics": metrics})
     return GateOutcome(verdict, _exit_code(verdict), out, reports, runs)
@@ -563,6 +620,26 @@ def _with_findings(verdict: Any, frames: dict, policy: Any, metrics: dict, suite
     except SimtestError:
         loaded = None
     return attach(verdict, frames, policy, metrics, suite_space(loaded) if loaded is not None else None)
+
+
+def _with_model_metrics(verdict: Any, frames: dict, policy: Any, metrics: dict, models: dict) -> Any:
+    """The model-metric panels (simtest.judging.modelmetrics): the envs' model metric declarations
+    and the manifests' offline figures go in; envs without declarations give no panel."""
+    from simtest.core.errors import SimtestError
+    from simtest.judging import modelmetrics
+
+    decls: dict = {}
+    for env in sorted(set(frames["candidate"]["env"])) if "env" in frames["candidate"].columns else ():
+        try:
+            decls.update(registry.env_info(env).model_metric_decls)
+        except SimtestError:  # an env not installed here (compare of stored runs): no panel for it
+            continue
+    if not decls:
+        return verdict
+    panels = modelmetrics.model_metric_panels(
+        frames, policy, metrics, decls, {role: m.label for role, m in models.items()},
+        {role: getattr(m, "training", {}) for role, m in models.items()})
+    return modelmetrics.attach(verdict, panels)
 
 
 def _model_from_manifest(run: Any) -> Any:

@@ -10,7 +10,7 @@ import numpy as np
 
 from simtest_envs.driving.params import PARAMS
 
-__all__ = ["METRICS", "SIGNALS", "episode_metrics"]
+__all__ = ["METRICS", "SIGNALS", "MODEL_METRICS", "episode_metrics"]
 
 METRICS: dict[str, dict[str, Any]] = {
     "success": {
@@ -63,6 +63,22 @@ SIGNALS: dict[str, dict[str, Any]] = {
     "lateral_accel": {"unit": "m/s^2", "doc": "lateral acceleration"},
     "t": {"unit": "s", "doc": "simulated time"},
     "path_length": {"unit": "m", "doc": "driven path length"},
+}
+
+
+# In-the-loop model metrics (contract section 1.4): the perception model's predicted proximity bins
+# (agent.diagnostics()["proximity"]) against the rays' ground truth in every step's info.
+MODEL_METRICS: dict[str, dict[str, Any]] = {
+    "model_mae": {
+        "score": "mae", "prediction": "proximity", "label": "ray_proximity", "outcome": "success",
+        "offline": "val_mae",  # the manifests' training.val_mae_<lighting>
+        "doc": "mean absolute error of the predicted proximity bins vs ray_proximity, over the frames the "
+               "model met in closed loop",
+    },
+    "model_ece": {
+        "score": "calibration_error", "prediction": "proximity", "label": "ray_proximity", "outcome": "success",
+        "doc": "calibration error of the predicted proximity bins (10 equal-width bins) vs ray_proximity",
+    },
 }
 
 

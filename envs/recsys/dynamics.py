@@ -11,7 +11,7 @@ import numpy as np
 __all__ = [
     "Constants", "CONSTANTS", "Catalogue", "User", "topic_popularity", "sample_catalogue", "sample_user",
     "affinity", "click_utilities", "choice_probabilities", "draw_choice", "engagement", "drift",
-    "decay_fatigue", "update_satisfaction", "normalized_entropy",
+    "decay_fatigue", "update_satisfaction", "normalized_entropy", "expected_values",
 ]
 
 
@@ -161,3 +161,16 @@ def normalized_entropy(p: np.ndarray) -> float:
         return 0.0
     q = p[p > 0]
     return float(-(q * np.log(q)).sum() / np.log(len(p)))
+
+
+def expected_values(interests: np.ndarray, catalogue: Catalogue, consumed: np.ndarray, fatigue: np.ndarray,
+                    popularity_bias: float, no_click_utility: float, satiation: float,
+                    c: Constants = CONSTANTS) -> np.ndarray:
+    """Each document's true value to the user now: P(click | shown alone) x E[engagement | click]
+    (before noise). The ground truth a ranker's scores are judged against (info "doc_value")."""
+    aff = affinity(interests, catalogue.topic)
+    u = click_utilities(aff, catalogue.popularity, consumed.astype(np.float64), popularity_bias, c)
+    p_click = 1.0 / (1.0 + np.exp(no_click_utility - u))
+    logit = c.quality_weight * catalogue.quality + c.affinity_weight * (aff - 0.5) - satiation * fatigue[catalogue.topic]
+    e = 1.0 / (1.0 + np.exp(-logit)) * np.where(consumed, c.repeat_engagement, 1.0)
+    return p_click * e

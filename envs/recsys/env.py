@@ -18,7 +18,7 @@ __all__ = ["RecsysSessionEnv", "SESSION_FIELDS", "INFO_KEYS", "RATING_NOISE", "R
 # Columns of observation["session"].
 SESSION_FIELDS = ("step", "clicks", "last_clicked", "last_engagement", "slate_size")
 INFO_KEYS = ("step", "interests", "interest_entropy", "satisfaction", "slate", "slate_topics", "choice",
-             "clicked", "engagement", "p_click", "churned", "cohort", "n_topics", "catalogue_size")
+             "clicked", "engagement", "p_click", "churned", "cohort", "n_topics", "catalogue_size", "doc_value")
 RATING_NOISE = 0.5  # std of the observed rating around a document's latent quality
 RATING_CLIP = 10.0  # observed ratings are clipped to [-10, 10] (over 3 std at the widest quality spread)
 
@@ -198,4 +198,8 @@ class RecsysSessionEnv(gymnasium.Env):
             "cohort": self.params["cohort"],
             "n_topics": self.params["n_topics"],
             "catalogue_size": self.params["catalogue_size"],
+            # per catalogue document: P(click | shown alone) x E[engagement | click], the label of a ranker's scores
+            "doc_value": dyn.expected_values(self.interests, self.catalogue, self.consumed, self.fatigue,
+                                             self.params["popularity_bias"], self.params["no_click_utility"],
+                                             self.params["satiation"]),
         }

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["METRICS", "episode_metrics"]
+__all__ = ["METRICS", "MODEL_METRICS", "episode_metrics"]
 
 METRICS: dict[str, dict[str, Any]] = {
     "click_through_rate": {
@@ -44,6 +44,18 @@ METRICS: dict[str, dict[str, Any]] = {
     "final_satisfaction": {
         "kind": "continuous", "better": "higher", "time_like": False, "unit": "",
         "doc": "the user's satisfaction (0..1, 0 = churned) when the session ended",
+    },
+}
+
+
+# In-the-loop model metrics (contract section 1.4): the ranker's scores (agent.diagnostics()["scores"])
+# against each document's true value to the user (info doc_value), every step.
+MODEL_METRICS: dict[str, dict[str, Any]] = {
+    "model_ndcg": {
+        "score": "ndcg", "prediction": "scores", "label": "doc_value", "k": 10,
+        "outcome": "total_engagement", "objective": "click_through_rate",
+        "doc": "NDCG@10 of the ranker's scores against the user's true P(click) x E[engagement] per "
+               "document, mean over the session's steps",
     },
 }
 

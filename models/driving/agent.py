@@ -24,12 +24,19 @@ class DrivingAgent:
     def __init__(self, net: Any, controller: HistogramController) -> None:
         self.net = net
         self.controller = controller
+        self._last: np.ndarray | None = None  # the proximity the CNN predicted at the last act
+
+    def diagnostics(self) -> dict[str, np.ndarray]:
+        """What the model predicted for the last observation (the optional diagnostics hook of the
+        Agent contract): {"proximity": (n_bins,) in [0, 1]}; the env labels it with ray_proximity."""
+        return {} if self._last is None else {"proximity": self._last}
 
     def reset(self, seed: int) -> None:
         # Nothing random: the seed is accepted for the protocol; only the controller's memory of
         # obstacles beside the car is cleared.
         del seed
         self.controller.reset()
+        self._last = None
 
     def perceive(self, image: np.ndarray) -> np.ndarray:
         """uint8 (64, 64, 3) -> proximity (n_bins,) float32."""
@@ -42,6 +49,7 @@ class DrivingAgent:
 
     def act(self, observation: dict) -> np.ndarray:
         proximity = self.perceive(observation["image"])
+        self._last = proximity
         return self.controller.act(proximity, observation["ego"])
 
 

@@ -25,9 +25,17 @@ class RecsysAgent:
         self.policy = policy
         self.max_slate = int(max_slate)
         self.rng = np.random.default_rng(0)
+        self._scores: np.ndarray | None = None  # the ranking scores of the last act, per catalogue document
+
+    def diagnostics(self) -> dict[str, np.ndarray]:
+        """What the ranker predicted at the last act (the optional diagnostics hook of the Agent
+        contract): {"scores": (catalogue_size,)}, the scores it ranks by before diversity re-ranking
+        and exploration; the env labels them with each document's true expected engagement."""
+        return {} if self._scores is None else {"scores": self._scores}
 
     def reset(self, seed: int) -> None:
         self.rng = np.random.default_rng(np.random.SeedSequence(seed))
+        self._scores = None
 
     def predict(self, obs: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(catalogue indices, P(click | shown), E[engagement | click]) for every document."""
@@ -41,8 +49,9 @@ class RecsysAgent:
     def act(self, obs: dict) -> np.ndarray:
         idx, p_click, engage = self.predict(obs)
         slate_size = min(int(obs["session"][4]), self.max_slate)
-        slate = self.policy.select(idx, obs["doc_topic"][idx], self.policy.scores(p_click, engage),
-                                   obs["doc_consumed"][idx], slate_size, self.rng)
+        scores = self.policy.scores(p_click, engage)
+        self._scores = scores
+        slate = self.policy.select(idx, obs["doc_topic"][idx], scores, obs["doc_consumed"][idx], slate_size, self.rng)
         # Slots past slate_size are ignored by the env; a repeated index is shown once, so a
         # catalogue smaller than the slate pads with its best document.
         action = np.full(self.max_slate, slate[0] if len(slate) else 0, np.int64)

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from simtest.core.errors import EnvSpecError, did_you_mean
 
-__all__ = ["ParamDecl", "MetricDecl", "EnvSpec", "GENERIC_METRICS", "merged_metrics", "resolve_ref"]
+__all__ = ["ParamDecl", "MetricDecl", "ModelMetricDecl", "MODEL_SCORES", "EnvSpec", "GENERIC_METRICS",
+           "merged_metrics", "resolve_ref"]
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
@@ -62,6 +63,39 @@ class MetricDecl(BaseModel):
     margin: str | None = None
 
 
+# In-the-loop model scores the harness computes (simtest.execution.modelmetrics) and which
+# direction is better for each.
+MODEL_SCORES: dict[str, Literal["higher", "lower"]] = {"mae": "lower", "calibration_error": "lower", "ndcg": "higher"}
+
+
+class ModelMetricDecl(BaseModel):
+    """One in-the-loop model metric (docs/contracts.md section 1.4): how well the agent's declared
+    prediction (`agent.diagnostics()[prediction]` after each `act`) matched the ground-truth label
+    the env puts in the step info (`info[label]`), scored per episode with `score`. Stored as a
+    continuous metric; `outcome` (and `objective`) name the closed-loop metrics the report sets it
+    beside, `offline` the manifest's `training.<offline>_<slice value>` figures (e.g. val_mae_night)."""
+
+    model_config = _FROZEN
+    score: Literal["mae", "calibration_error", "ndcg"]
+    prediction: str = Field(min_length=1)
+    label: str = Field(min_length=1)
+    outcome: str = Field(min_length=1)
+    objective: str | None = None  # a closed-loop metric the model is trained for (recsys: click-through)
+    offline: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    k: int | None = Field(default=None, ge=1)  # ndcg: cut-off (None: the whole ranking)
+    bins: int = Field(default=10, ge=2)  # calibration_error: equal-width bins over [0, 1]
+    unit: str = ""
+    doc: str = ""
+
+    @property
+    def better(self) -> Literal["higher", "lower"]:
+        return MODEL_SCORES[self.score]
+
+    def metric(self) -> MetricDecl:
+        return MetricDecl(kind="continuous", better=self.better, unit=self.unit,
+                          doc=self.doc or f"in-the-loop {self.score} of {self.prediction} vs info {self.label}")
+
+
 # Metrics every environment gets, computed by the harness from rewards and termination.
 GENERIC_METRICS: dict[str, MetricDecl] = {
     "episode_return": MetricDecl(kind="continuous", better="higher", doc="sum of rewards"),
@@ -86,6 +120,7 @@ class _Entry(BaseModel):
     failure_views: list[str] | None = None
     adapter: str | None = Field(default=None, pattern=_REF)
     signals: str | None = Field(default=None, pattern=_REF)  # per-step info signals STL requirements may read
+    model_metrics: str | None = Field(default=None, pattern=_REF)  # in-the-loop model metrics (section 1.4)
 
     @field_validator("views")
     @classmethod
@@ -113,6 +148,7 @@ class EnvSpec(BaseModel):
     failure_views: tuple[str, ...] = ()  # the views failure videos show (default: every view)
     adapter: str | None = None
     signals_ref: str | None = None  # `module:attr` of the per-step signals (name -> {unit, doc}), if declared
+    model_metric_decls: dict[str, ModelMetricDecl] = Field(default_factory=dict)  # in-the-loop model metrics
     code_modules: tuple[str, ...] = ()  # modules whose code and imports make up the env (build hash)
     entry_json: str = "{}"  # the raw entry, hashed into the build
 
@@ -127,8 +163,9 @@ class EnvSpec(BaseModel):
 
     @property
     def metrics(self) -> dict[str, dict]:
-        """Generic plus declared metrics, as plain mappings."""
-        return {k: v.model_dump() for k, v in {**GENERIC_METRICS, **self.metric_decls}.items()}
+        """Generic, declared and in-the-loop model metrics, as plain mappings."""
+        model = {k: v.metric() for k, v in self.model_metric_decls.items()}
+        return {k: v.model_dump() for k, v in {**GENERIC_METRICS, **self.metric_decls, **model}.items()}
 
     @property
     def signals(self) -> dict | None:
@@ -182,6 +219,16 @@ class EnvSpec(BaseModel):
             if decl.margin is not None and decl.margin not in metrics:
                 problems.append(f'{where} $.metrics.{name}.margin: "{decl.margin}" is not a declared metric'
                                 f"{did_you_mean(decl.margin, metrics)}")
+        model_metrics = _resolve_decls(raw.model_metrics, "model_metrics", ModelMetricDecl, where, problems) or {}
+        for name, mdecl in model_metrics.items():
+            if name in metrics or name in GENERIC_METRICS:
+                problems.append(f'{where} $.model_metrics.{name}: "{name}" is already a metric of the env; '
+                                "give the model metric another name (e.g. model_<score>)")
+            for key in ("outcome", "objective"):
+                target = getattr(mdecl, key)
+                if target is not None and target not in metrics and target not in GENERIC_METRICS:
+                    problems.append(f'{where} $.model_metrics.{name}.{key}: "{target}" is not a declared metric'
+                                    f"{did_you_mean(target, metrics)}")
         for key in ("episode_metrics", "adapter"):
             ref = getattr(raw, key)
             if ref:
@@ -208,12 +255,12 @@ class EnvSpec(BaseModel):
         if problems:
             raise EnvSpecError(problems)
         modules = {r.split(":")[0] for r in (raw.entry_point, raw.params, raw.metrics, raw.episode_metrics,
-                                             raw.adapter, raw.signals) if r}
+                                             raw.adapter, raw.signals, raw.model_metrics) if r}
         return cls(
             id=env_id, source=source, entry_point=raw.entry_point, param_decls=params, metric_decls=metrics,
             episode_metrics=raw.episode_metrics, configure=raw.configure, options_key=raw.options_key,
             views=dict(raw.views), failure_views=tuple(raw.failure_views or ()), adapter=raw.adapter,
-            signals_ref=raw.signals,
+            signals_ref=raw.signals, model_metric_decls=model_metrics,
             code_modules=tuple(sorted(modules)), entry_json=json.dumps(dict(entry), sort_keys=True, default=str),
         )
 

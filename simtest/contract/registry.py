@@ -188,10 +188,15 @@ class ModelRef:
     trained_on: str = ""
     notes: str = ""
     code_digest: str = ""  # sha256 of the entry point's top-level package (or module) source; "" if not found
+    training_json: str = "{}"  # the manifest's `training` mapping (offline figures such as val_mae_night)
 
     @property
     def options(self) -> dict:
         return json.loads(self.options_json)
+
+    @property
+    def training(self) -> dict:
+        return json.loads(self.training_json)
 
     @property
     def label(self) -> str:
@@ -268,6 +273,7 @@ def load_manifest(path: str | Path) -> ModelRef:
         name=m.name, version=m.version, entry_point=m.entry_point, weights=weights,
         digest=h.hexdigest()[:16], options_json=json.dumps(m.options, sort_keys=True),
         manifest=str(path.resolve()), trained_on=m.trained_on, notes=m.notes, code_digest=code,
+        training_json=json.dumps(m.training, sort_keys=True, default=str),
     )
 
 

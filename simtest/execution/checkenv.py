@@ -114,9 +114,15 @@ def _episodes(spec: EnvSpec, action_space: Any, n: int, horizon: int, seed: int)
     worker = _worker(action_space)
     problems: list[str] = []
     steps = []
+    unlabelled: set[tuple[str, str]] = set()
+
+    def labels(step: int, obs: Any, action: Any, info: dict, adapter: Any) -> None:
+        # the ground truth a declared model metric scores predictions against must be in every info
+        unlabelled.update((name, d.label) for name, d in spec.model_metric_decls.items() if d.label not in info)
+
     try:
         for k in range(n):
-            r = worker.run(_case(spec, {}, seed + k, horizon))
+            r = worker.run(_case(spec, {}, seed + k, horizon), observer=labels if spec.model_metric_decls else None)
             steps.append(r.steps)
             if r.outcome is Outcome.ENV_ERROR:
                 problems.append(f"seed {seed + k}: {r.error.strip().splitlines()[-1] if r.error.strip() else 'env_error'}")
@@ -135,6 +141,9 @@ def _episodes(spec: EnvSpec, action_space: Any, n: int, horizon: int, seed: int)
                     problems.append(f'seed {seed + k}: metric "{name}" = {v!r}')
     finally:
         worker.close()
+    for name, label in sorted(unlabelled):
+        problems.append(f'model metric "{name}": label "{label}" is not in the step info; put it in every info or '
+                        "fix the env's model_metrics declaration")
     if problems:
         return [Finding("episodes and metrics", False, "; ".join(dict.fromkeys(problems)))]
     declared = ", ".join(spec.metric_decls) or "none declared; generic metrics only"

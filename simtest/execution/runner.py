@@ -11,9 +11,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from simtest.execution.agents import Agent, load_agent
+from simtest.execution.agents import Agent, diagnostics_of, load_agent
 from simtest.execution.envadapter import EnvAdapter, make_adapter
 from simtest.execution.metrics import evaluate_requirements, generic_metrics
+from simtest.execution.modelmetrics import episode_model_metrics
 from simtest.contract.registry import ModelRef, env_build, resolve
 from simtest.contract.results import CONFIGURATION, EpisodeResult, Outcome
 from simtest.contract.cases import Case
@@ -112,9 +113,11 @@ class EpisodeWorker:
         steps = 0
         budget = self.step_budget if self.step_budget is not None else case.horizon
         adapter: EnvAdapter | None = None
+        predictions: list[dict] = []  # the agent's diagnostics after each act (model metrics)
         # A model that cannot be built (missing or mismatched weights) is bad input, not an episode
         # outcome: the ModelError propagates and stops the run with one clear message.
         agent = self.agent
+        diagnose = None
         try:
             adapter = self._adapter(case.env)
             env_seed, agent_seed = episode_seeds(case.seed)
@@ -122,6 +125,8 @@ class EpisodeWorker:
             infos.append(adapter.signals(info, 0.0))
             phase = _Phase.AGENT
             agent.reset(agent_seed)
+            if adapter.info.model_metric_decls:  # only envs that declare model metrics ask for predictions
+                diagnose = diagnostics_of(agent)
             h = hashlib.blake2b(digest_size=8)
             while steps < case.horizon:
                 if steps >= budget:
@@ -132,6 +137,8 @@ class EpisodeWorker:
                     break
                 phase = _Phase.AGENT
                 action = agent.act(obs)
+                if diagnose is not None:
+                    predictions.append({k: np.array(v, copy=True) for k, v in dict(diagnose()).items()})
                 phase = _Phase.ENV
                 obs, reward, terminated, truncated, info = adapter.step(action)
                 steps += 1
@@ -167,6 +174,12 @@ class EpisodeWorker:
             except Exception as exc:  # noqa: BLE001 - metric code belongs to the env package
                 outcome = Outcome.ENV_ERROR
                 error = "episode_metrics failed: " + "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        if predictions and adapter is not None and outcome is not Outcome.ENV_ERROR:
+            try:  # in-the-loop model metrics: the agent's declared predictions vs the env's labels
+                metrics.update(episode_model_metrics(adapter.info.model_metric_decls, predictions, infos))
+            except ValueError as exc:  # a broken env or agent contract: deterministic, never retried
+                outcome, error_kind = Outcome.ENV_ERROR, CONFIGURATION
+                error = f"{case.env}: model metrics failed: {exc}"
         checks, margins = (), ()
         if outcome is not Outcome.ENV_ERROR:  # verdict and robustness margin of every check
             checks, margins = evaluate_requirements(case.checks, metrics, infos, self._declared(case.env))

@@ -35,6 +35,7 @@ class Findings:
     invalid_runs: tuple[str, ...] = ()  # roles whose infrastructure-error share exceeds the policy's limit
     outcome_counts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # role -> outcome -> n (+ passed)
     notes: tuple[str, ...] = ()  # searches that could not run, and why
+    model_metrics: tuple[Any, ...] = ()  # simtest.judging.modelmetrics.ModelMetricPanel, set by its attach()
 
     def region_search(self, comparison: str = "baseline") -> RegionSearch | None:
         return next((r for r in self.regions if r.comparison == comparison), None)
@@ -47,6 +48,7 @@ class Findings:
             "invalid_runs": list(self.invalid_runs),
             "outcome_counts": {k: dict(v) for k, v in self.outcome_counts.items()},
             "notes": list(self.notes),
+            "model_metrics": [p.to_json() for p in self.model_metrics],
         }
 
 

@@ -121,6 +121,7 @@ class ReportData:
     coverage: Any = None  # simtest.judging.coverage.Coverage, or None when no suite space was given
     blocking: BlockingDecisions = BlockingDecisions()  # judging's grouping of the blocking checks (of these views)
     stored: dict[str, str] = field(default_factory=dict)  # role -> where its results were read from (not run)
+    model_metrics: tuple = ()  # simtest.judging.modelmetrics.ModelMetricPanel per (model metric, pair of models)
 
     def region_search(self, comparison: str = "baseline") -> Any:
         return next((r for r in self.regions if r.comparison == comparison), None)
@@ -214,6 +215,7 @@ def build(verdict: Any, frames: Mapping[str, Any] | None, context: Mapping[str, 
         outcome_counts={str(k): dict(v) for k, v in dict(_get(findings, "outcome_counts", {}) or {}).items()},
         regions=tuple(_get(findings, "regions", ()) or ()),
         coverage=_get(findings, "coverage", None),
+        model_metrics=tuple(_get(findings, "model_metrics", ()) or ()),
         underpowered=tuple(_power_line(p) for p in (_get(verdict, "power", ()) or ()) if _get(p, "underpowered")),
         blocking=BlockingDecisions.of(checks),
     )

@@ -216,6 +216,9 @@ def render_html(d: ReportData, figures: Sequence[Figure], gifs: Mapping[str, byt
     from simtest.report.behaviour import html_section  # the behaviour section, when the gate has one
 
     sections.append(html_section(d))
+    from simtest.report import modelmetrics  # model metric vs system metric, when the env declares one
+
+    sections.append(modelmetrics.html_section(d))
     sorted_checks = sorted(d.checks, key=lambda c: (DECISION_ORDER.get(c.decision, 9), c.comparison, c.metric))
     sections.append(f"<h2 id='checks'>All checks ({len(d.checks)})</h2><details><summary>show the table</summary>"
                     + _checks_table(d, sorted_checks, full=True) + "</details>")

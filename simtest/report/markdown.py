@@ -163,6 +163,9 @@ def render_summary(d: ReportData, links: dict[str, str] | None = None) -> str:
     from simtest.report.behaviour import markdown_lines  # the behaviour section, when the gate has one
 
     lines += markdown_lines(d)
+    from simtest.report import modelmetrics  # model metric vs system metric, when the env declares one
+
+    lines += modelmetrics.markdown_lines(d)
     if links:
         lines += ["", "Files: " + " · ".join(f"[{name}]({path})" for name, path in links.items())]
     return "\n".join(lines) + "\n"

@@ -57,3 +57,12 @@ def test_gate_fails_click_chasing_candidate_on_a_long_horizon_metric_and_shows_i
     assert ctr_line.split()[0] == "baseline" and ctr_line.split()[-1] == "pass", ctr_line
     assert "total_engagement" in (out / "summary.md").read_text()
     assert (out / "junit.xml").is_file() and (out / "report.html").is_file()
+    # Model metric vs system metric (issue 17): in-the-loop ranking quality falls with the outcome,
+    # while the click-through objective rises; the panel says so in a generated sentence.
+    (panel,) = [p for p in verdict["findings"]["model_metrics"] if p["comparison"] == "baseline"]
+    overall = next(r for r in panel["rows"] if r["slice"] == "overall")
+    assert panel["metric"] == "model_ndcg" and overall["model"][0] < overall["model"][1]
+    assert overall["objective"][0] > overall["objective"][1] and overall["outcome_worse"] > 0
+    assert panel["sentences"][0].startswith("1.2 raises click_through_rate overall"), panel["sentences"]
+    assert "but total_engagement falls" in panel["sentences"][0] and "in-the-loop NDCG@10 overall is" in panel["sentences"][0]
+    assert panel["rows"] and all(r["offline"] is None for r in panel["rows"])  # the recsys manifests carry none

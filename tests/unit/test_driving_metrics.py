@@ -198,6 +198,7 @@ def test_registry_entry_matches_the_contract():
         "metrics": "simtest_envs.driving.metrics:METRICS",
         "episode_metrics": "simtest_envs.driving.metrics:episode_metrics",
         "signals": "simtest_envs.driving.metrics:SIGNALS",
+        "model_metrics": "simtest_envs.driving.metrics:MODEL_METRICS",
         "configure": "reset_options",
         "views": {"topdown": "render_topdown", "camera": "render_camera"},
         "failure_views": ["camera", "topdown"],

@@ -21,7 +21,11 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_driving_policy_loads_against_the_driving_metrics():
-    policy = load_policy(ROOT / "scenarios/driving/policy.yaml", DRIVING_METRICS)
+    from simtest.contract.registry import suite_metrics_of
+
+    # the env's metrics as a suite sees them: declared, generic and in-the-loop model metrics
+    policy = load_policy(ROOT / "scenarios/driving/policy.yaml", suite_metrics_of({"simtest/Driving-v0"}))
+    assert not policy.metric("model_mae").blocking and policy.metric("model_mae").margin_baseline == 0.01
     assert policy.metric("passed").blocking and policy.metric("passed").margin_baseline == 0.05
     assert policy.metric("collision").safety and policy.metric("collision").blocking
     assert "lighting=night" in policy.blocking_slices
