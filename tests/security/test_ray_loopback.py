@@ -50,12 +50,13 @@ def _connections(p):
     return get(kind="inet")
 
 
-def session_processes(session_dir: str) -> dict[int, "psutil.Process"]:
-    """The driver, its descendants, and any process naming this Ray session on its command
-    line (in case one was re-parented away from the driver's tree)."""
+def session_processes(session_dir: str, before: frozenset[int] = frozenset()) -> dict[int, "psutil.Process"]:
+    """The driver, its descendants started since `before` was taken (not, say, the S3 server that
+    tests/s3 leaves running for the session), and any process naming this Ray session on its
+    command line (in case one was re-parented away from the driver's tree)."""
     me = psutil.Process()
     procs = {me.pid: me}
-    procs.update((p.pid, p) for p in me.children(recursive=True))
+    procs.update((p.pid, p) for p in me.children(recursive=True) if p.pid not in before)
     for p in psutil.process_iter(["cmdline"]):
         if session_dir in " ".join(p.info.get("cmdline") or ()):
             procs.setdefault(p.pid, p)
@@ -97,11 +98,12 @@ class PrivateRun:
 def private_run() -> PrivateRun:
     if ray.is_initialized():
         ray.shutdown()
+    before = frozenset(p.pid for p in psutil.Process().children(recursive=True))
     ex = RayExecutor(workers=1, wall_timeout_s=10.0, runtime_env=RUNTIME_ENV)  # no address: private Ray
     try:
         rows = len(list(ex.run(toy.cases(3, steps=3), toy.MODEL)))
         node = ray._private.worker._global_node
-        procs = session_processes(node.get_session_dir_path())
+        procs = session_processes(node.get_session_dir_path(), before)
         found = listeners(procs)
         actors = frozenset(ex.worker_pids())
         raylet = f"{node.node_ip_address}:{node.node_manager_port}"
