@@ -200,29 +200,25 @@ class _Files:
 
     def list_dirs(self, path: str) -> list[str]:
         """Names of the sub-directories (object-store prefixes) of `path`; [] when there is none."""
-        if self.local:
-            try:
-                return sorted(e.name for e in os.scandir(path) if e.is_dir(follow_symlinks=False))
-            except (FileNotFoundError, NotADirectoryError):
-                return []
-        from pyarrow import fs as pafs
-
-        with self._io("list", path):
-            infos = self.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
-        return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
+        return self._entries(path, dirs=True)
 
     def list_files(self, path: str) -> list[str]:
         """Names of the plain files directly in `path`; [] when there is none."""
+        return self._entries(path, dirs=False)
+
+    def _entries(self, path: str, *, dirs: bool) -> list[str]:
         if self.local:
             try:
-                return sorted(e.name for e in os.scandir(path) if e.is_file(follow_symlinks=False))
+                return sorted(e.name for e in os.scandir(path)
+                              if (e.is_dir if dirs else e.is_file)(follow_symlinks=False))
             except (FileNotFoundError, NotADirectoryError):
                 return []
         from pyarrow import fs as pafs
 
+        want = pafs.FileType.Directory if dirs else pafs.FileType.File
         with self._io("list", path):
             infos = self.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
-        return sorted(i.base_name for i in infos if i.type == pafs.FileType.File)
+        return sorted(i.base_name for i in infos if i.type == want)
 
     def delete_file(self, path: str) -> None:
         with self._io("delete", path), contextlib.suppress(FileNotFoundError):

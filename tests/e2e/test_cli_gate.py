@@ -4,22 +4,17 @@ exit codes, report files, reuse of stored runs, and compare reproducing the gate
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from clirun import simtest  # tests/ is on sys.path (tests/conftest.py)
+
 pytestmark = pytest.mark.e2e
-TESTS = Path(__file__).resolve().parents[1]
 
 
-def simtest(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(TESTS) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run([sys.executable, "-m", "simtest.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
 
 
 @pytest.fixture

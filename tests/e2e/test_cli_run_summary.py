@@ -4,23 +4,17 @@ parameter, integers included."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from clirun import simtest  # tests/ is on sys.path (tests/conftest.py)
+
 pytestmark = pytest.mark.e2e
-TESTS = Path(__file__).resolve().parents[1]
 
 
-def simtest(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(TESTS) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run([sys.executable, "-m", "simtest.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
 
 
 def test_run_prints_the_failed_checks_by_name_most_failures_first(tmp_path):
