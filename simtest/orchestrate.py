@@ -93,6 +93,7 @@ def run_cases(
     if not missing:
         if not options.quiet:
             print(f"{model.label}: all {len(cases)} cases already stored in {run.location} (reused)", file=log)
+        _vouch(store, run, cases)
         return run
     if not options.quiet:
         reused = len(cases) - len(missing)
@@ -141,6 +142,8 @@ def run_cases(
             return f"simtest replay {r.case.case_id} --model {model_arg} --run {run.location}"
 
         print("\n".join(errors.lines(see_rest)), file=log)
+    if not stopped:
+        _vouch(store, run, cases)
     if stopped:
         first = pending[0]
         raise ConfigurationError(
@@ -163,6 +166,17 @@ def _save_error(results: str, result) -> str:
     except OSError:
         return "(the full traceback could not be saved)"
     return f"cat {path.resolve()}"
+
+
+def _vouch(store: Any, run: Any, cases: Sequence[Case]) -> None:
+    """A job on a branch (clean commit, not a pull request's job) that holds every case it asked
+    for records that its branch's code gives this run: the pointer PR gates read (docs/ci.md)."""
+    from simtest.execution.provenance import vouches_for
+
+    prov = _provenance()
+    branch = vouches_for(prov)
+    if branch and not run.missing([c.case_id for c in cases]):
+        store.set_branch_run(run, branch, prov)
 
 
 @lru_cache(maxsize=1)
@@ -260,9 +274,12 @@ def _label_of(ref: str) -> str:
 
 def find_stored_run(results: str, suite: str, source: StoredSource, cases: Sequence[Case], *,
                     make_command: str):
-    """The stored run a role's results are read from: the newest run of the model for `suite` whose
-    provenance is on the source's branch (clean, with a commit on that branch), preferring one that
-    holds every planned case. UsageError (exit 2) naming `make_command` when there is none."""
+    """The stored run a role's results are read from. `--baseline-run`: that run. A branch: the run
+    its pointer names (the run the branch's code gave in its latest job on that branch; it follows
+    merges, squashes and reverts), else, for stores without a pointer, the newest clean run whose
+    provenance is on the branch, preferring one that holds every planned case. UsageError (exit 2)
+    naming `make_command` when there is none; an unreachable store is exit 3."""
+    from simtest.core.errors import StoreError, StoreUnavailableError
     from simtest.execution.provenance import on_branch
     from simtest.execution.store import RunStore, open_run_path
 
@@ -270,6 +287,15 @@ def find_stored_run(results: str, suite: str, source: StoredSource, cases: Seque
         return open_run_path(source.run_uri)
     label = _label_of(source.ref)
     store = RunStore(results)
+    pointer = store.branch_run(suite, label, source.branch)
+    if pointer is not None:
+        try:
+            return store.open_key(pointer["run_key"])
+        except StoreUnavailableError:
+            raise
+        except StoreError as exc:  # removed or damaged since: fall back to the scan, and say so
+            print(f"warning: {source.branch}'s pointer for {label} names {pointer['run_key']}, which cannot be "
+                  f"read ({exc}); looking for another run made from {source.branch}", file=sys.stderr)
     infos = [i for i in store.runs(suite=suite, model=label) if not i.problem]
     mine = [i for i in infos if on_branch(i.provenance, source.branch)]
     if not mine:
@@ -283,6 +309,30 @@ def find_stored_run(results: str, suite: str, source: StoredSource, cases: Seque
     runs = [store.open_run_path(i.path) for i in mine]
     complete = [r for r in runs if not r.missing(wanted)]
     return complete[0] if complete else runs[0]
+
+
+def _check_stored(role: str, run: Any, loaded: LoadedSuite, source: StoredSource) -> None:
+    """A stored run given for a role must be a run of this suite and of that model (exit 2)."""
+    from simtest.execution.store import suite_slug
+
+    if suite_slug(run.suite) != suite_slug(loaded.suite.name):
+        raise UsageError(f"the stored {role} run {run.location} is a run of suite {run.suite}, not of "
+                         f"{loaded.suite.name}; pass a run of this suite")
+    label = _label_of(source.ref)
+    if "@" in label and run.model_label != label:
+        raise UsageError(f"the stored {role} run {run.location} holds {run.model_label}, not {label}; pass a run of "
+                         f"{label} or --{role} {run.model_label}")
+
+
+def _stored_model(run: Any) -> ModelRef:
+    """The model of a stored run as that run's manifest records it (main's digest and offline
+    figures), never re-resolved from this checkout, whose manifest or code may be the PR's."""
+    import json
+
+    m = run.manifest.get("model", {})
+    return ModelRef(name=str(m.get("name", "?")), version=str(m.get("version", "?")),
+                    entry_point=str(m.get("entry_point", "?:?")), digest=str(m.get("digest", "")),
+                    manifest=m.get("manifest"), training_json=json.dumps(m.get("training") or {}, sort_keys=True))
 
 
 def _stored_rounds(run: Any, loaded: LoadedSuite, design: Any) -> int:
@@ -313,9 +363,11 @@ def _stored_origin(run: Any) -> str:
     return f"the stored run of {run.model_label} ({_origin(run)})"
 
 
-def _describe_stored(role: str, run: Any, source: StoredSource) -> str:
+def _describe_stored(role: str, run: Any, source: StoredSource, env_build: str) -> str:
+    differs = (f"; its env build {run.env_build} differs from this checkout's {env_build}: the env changed too"
+               if run.env_build != env_build else "")
     return (f"{role}: {run.model_label} read from the stored run {run.location} ({_origin(run)}; {len(run)} episodes, "
-            f"none re-run), selected by {source.what}")
+            f"none re-run), selected by {source.what}{differs}")
 
 
 def _select(frame, cases: Sequence[Case]):
@@ -381,16 +433,18 @@ def gate(
             for role, src in sources.items()}
     stored = {role: find_stored_run(options.results, loaded.suite.name, src, cases, make_command=make[role])
               for role, src in sources.items()}
+    for role, run in stored.items():
+        _check_stored(role, run, loaded, sources[role])
     models = {"candidate": registry.resolve_model(candidate)}
     for role, ref in (("baseline", baseline), ("reference", reference)):
         if ref:
-            models[role] = _model_from_manifest(stored[role]) if role in stored else registry.resolve_model(ref)
+            models[role] = _stored_model(stored[role]) if role in stored else registry.resolve_model(ref)
     design = gate_design(loaded, policy)
     if stored:  # the design is fixed before any look: only rounds every stored run holds
         design = replace(design, looks=1 + min(_stored_rounds(r, loaded, design) for r in stored.values()))
         if not options.quiet:
             for role, run in stored.items():
-                print(_describe_stored(role, run, sources[role]), file=log)
+                print(_describe_stored(role, run, sources[role], suite_env_build(loaded)), file=log)
     # the corpus and behaviour parts of stored roles, found before anything runs
     stored_corpus = _stored_siblings(_corpus_suite(loaded), stored, sources, options, make) if loaded.corpus else {}
     stored_behaviour = (_stored_siblings(_behaviour_suite(loaded), stored, sources, options, make)
@@ -451,6 +505,7 @@ def gate(
 def _stored_siblings(sub: LoadedSuite, stored: dict, sources: dict, options: ExecutionOptions, make: dict) -> dict:
     """The stored runs of a suite's corpus or behaviour part for the roles read from storage: the
     sibling of the chosen run (same model digest and env build), else the branch's newest."""
+    from simtest.core.errors import StoreError, StoreUnavailableError
     from simtest.execution.store import open_run_path, suite_slug
 
     out = {}
@@ -463,7 +518,9 @@ def _stored_siblings(sub: LoadedSuite, stored: dict, sources: dict, options: Exe
             candidate = f"{parts[0]}/{suite_slug(sub.suite.name)}/{parts[2]}/{parts[3]}{query}"
             try:
                 sibling = open_run_path(candidate)
-            except Exception:  # noqa: BLE001 - no sibling: look the branch up instead
+            except StoreUnavailableError:
+                raise
+            except StoreError:  # no sibling: look the branch up instead
                 sibling = None
         if sibling is None:
             if sources[role].run_uri:

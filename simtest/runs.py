@@ -77,27 +77,32 @@ def list_runs(results: str, *, suite: str | None = None, model: str | None = Non
 
 def runs_gc(results: str, *, keep: int, suite: str | None = None, model: str | None = None, dry_run: bool = False,
             grace_s: float = 3600.0) -> str:
-    """Remove all but the newest `keep` runs of each (suite, model, branch). Never a run that is
-    being written (a fresh writer lease or a held lock), nor one updated within `grace_s`, nor one
-    whose manifest cannot be read (a person should look at it)."""
-    from simtest.core.errors import StoreError
+    """Remove all but the newest `keep` runs of each (suite, model, branch). Never a run that a
+    branch pointer names (the baseline PR gates read, docs/ci.md), nor one that is being written (a
+    fresh writer lease or a held lock), nor one updated within `grace_s`, nor one whose manifest
+    cannot be read (a person should look at it). A store that cannot be reached stops gc (exit 3)."""
+    from simtest.core.errors import StoreError, StoreUnavailableError
     from simtest.execution.store import RunStore
 
     store = RunStore(results)
     infos = store.runs(suite=_suite_name(suite), model=model)
+    pointed = store.pointed_keys()
     groups: dict[tuple, list] = {}
     for i in infos:  # newest first
         groups.setdefault((i.suite, i.model, i.branch), []).append(i)
     removed, kept_busy, freed = [], [], 0
     for members in groups.values():
         for i in members[keep:]:
-            if i.problem or i.writing or i.age_s < grace_s:
-                why = "unreadable manifest" if i.problem else ("being written" if i.writing else "updated recently")
+            if i.problem or i.writing or i.age_s < grace_s or i.key in pointed:
+                why = ("unreadable manifest" if i.problem else "being written" if i.writing else
+                       "a branch's baseline" if i.key in pointed else "updated recently")
                 kept_busy.append(f"kept {i.location} ({why})")
                 continue
             if not dry_run:
                 try:
                     store.delete(i)
+                except StoreUnavailableError:
+                    raise
                 except StoreError as exc:
                     kept_busy.append(f"kept {i.location} ({exc})")
                     continue

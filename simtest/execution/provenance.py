@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-__all__ = ["collect", "ci_job", "on_branch", "BRANCH_ENV"]
+__all__ = ["collect", "ci_job", "on_branch", "vouches_for", "BRANCH_ENV"]
 
 BRANCH_ENV = "SIMTEST_BRANCH"  # overrides the branch a run is recorded on (e.g. a detached CI checkout)
 _GIT_TIMEOUT_S = 10.0
@@ -106,14 +106,33 @@ def collect(cwd: str | None = None, environ: Mapping[str, str] | None = None) ->
     return out
 
 
+# CI events whose job runs a proposed change (its branch name says nothing about the target branch)
+_CHANGE_EVENTS = {"pull_request", "pull_request_target", "merge_request_event", "external_pull_request_event"}
+
+
+def vouches_for(provenance: Mapping[str, Any] | None) -> str | None:
+    """The branch whose code a job with this provenance ran, if it may say so: a clean commit on a
+    named branch, in a job that is not a pull/merge request's (a PR from a fork may be named
+    `main`). Such a job records which run its branch's code gives (RunStore.set_branch_run)."""
+    git = (provenance or {}).get("git") or {}
+    ci = (provenance or {}).get("ci") or {}
+    if git.get("dirty") is not False or not git.get("commit") or not git.get("branch"):
+        return None
+    if ci.get("event") in _CHANGE_EVENTS:
+        return None
+    return str(git["branch"])
+
+
 def on_branch(provenance: Mapping[str, Any] | None, branch: str, cwd: str | None = None) -> bool:
-    """Whether a run with this provenance was made from `branch`'s code: recorded on that branch,
-    or its commit is an ancestor of the local `branch` or `origin/branch` (so a commit merged
-    into main counts, however it was recorded). Never a dirty run: its code is not a commit."""
+    """Whether a run with this provenance was made from `branch`'s code: recorded on that branch
+    by a job that may vouch for it, or its commit is an ancestor of the local `branch` or
+    `origin/branch` (a commit merged by fast-forward or rebase). Never a dirty run: its code is not
+    a commit. The gate asks the branch's pointer first (RunStore.branch_run); this scan is the
+    fallback for stores written before pointers."""
     git = (provenance or {}).get("git") or {}
     if git.get("dirty") is not False or not git.get("commit"):
         return False
-    if git.get("branch") == branch:
+    if vouches_for(provenance) == branch:
         return True
     for ref in (branch, f"origin/{branch}"):
         if _git(["merge-base", "--is-ancestor", str(git["commit"]), ref], cwd) is not None:

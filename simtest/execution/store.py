@@ -378,6 +378,7 @@ class RunStore:
             "model": {
                 "label": model.label, "name": model.name, "version": model.version,
                 "digest": model.digest, "manifest": model.manifest, "entry_point": model.entry_point,
+                **({"training": model.training} if getattr(model, "training_json", "{}") != "{}" else {}),
             },
             "env_build": env_build,
             "created": _now(),
@@ -394,6 +395,13 @@ class RunStore:
         run = Run(f, path)
         run._check_identity(model, env_build)
         return run
+
+    def open_key(self, run_key: str) -> "Run":
+        """The existing run `<suite>/<model@version>/<digest-build>` under this root."""
+        parts = run_key.split("/")
+        if len(parts) != 3 or any(p in ("", ".", "..") for p in parts):
+            raise StoreError(f'"{run_key}" is not a run key (<suite>/<model@version>/<digest-build>)')
+        return self.open_run_path(self._files.join(self.root, run_key))
 
     def open_run_path(self, path: str) -> "Run":
         """An existing run directory (e.g. `simtest compare --candidate RUN`)."""
@@ -432,7 +440,7 @@ class RunStore:
         """Remove a stored run: the manifest first (readers and `lookup` stop seeing the run at
         once), then its chunks. Refuses a run that is being written (StoreError)."""
         f = self._files
-        if not info.path.startswith(self.root):
+        if not info.path.startswith(self.root.rstrip("/") + "/"):
             raise StoreError(f"{info.path} is not a run under {self.root_uri}")
         writing = RunInfo.of(f, info.path, info.key).writing
         if writing:
@@ -440,6 +448,59 @@ class RunStore:
         f.delete_file(f.join(info.path, MANIFEST))
         f.delete_tree(info.path)
 
+
+    # ------------------------------------------------------------------ branch pointers
+
+    def _pointer(self, suite: str, model_label: str, branch: str) -> str:
+        from urllib.parse import quote
+
+        f = self._files
+        return f.join(self.root, suite_slug(suite), model_label, BRANCHES, quote(branch, safe="") + ".json")
+
+    def set_branch_run(self, run: "Run", branch: str, provenance: dict) -> None:
+        """Record that `branch`'s code, at the commit in `provenance`, gives `run` (a run of that
+        code, complete for what the job asked). Written by jobs on the branch itself (never by a
+        pull request's job), read by `--baseline REF@BRANCH`. The later write wins: the pointer
+        follows the branch through merges and reverts, whichever job first created the run."""
+        git = provenance.get("git") or {}
+        doc = {"branch": branch, "run_key": run.key, "commit": git.get("commit"), "at": _now(),
+               "ci": provenance.get("ci")}
+        path = self._pointer(run.suite, run.model_label, branch)
+        self._files.makedirs(path.rsplit("/", 1)[0])
+        self._files.write_atomic(path, _dump(doc))
+
+    def branch_run(self, suite: str, model_label: str, branch: str) -> dict | None:
+        """The pointer `set_branch_run` left for (suite, model, branch), or None."""
+        try:
+            doc = json.loads(self._files.read_bytes(self._pointer(suite, model_label, branch)))
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            log.warning("%s: unreadable branch pointer; ignored", self._pointer(suite, model_label, branch))
+            return None
+        ok = isinstance(doc, dict) and isinstance(doc.get("run_key"), str) and len(doc["run_key"].split("/")) == 3 \
+            and ".." not in doc["run_key"].split("/")
+        return doc if ok else None
+
+    def pointed_keys(self) -> set[str]:
+        """Run keys that some branch pointer names (`runs gc` keeps them)."""
+        f = self._files
+        out: set[str] = set()
+        for s in f.list_dirs(self.root):
+            for m in f.list_dirs(f.join(self.root, s)):
+                for name in f.list_files(f.join(self.root, s, m, BRANCHES)):
+                    try:
+                        doc = json.loads(f.read_bytes(f.join(self.root, s, m, BRANCHES, name)))
+                    except FileNotFoundError:
+                        continue
+                    except ValueError:
+                        continue
+                    if isinstance(doc, dict) and isinstance(doc.get("run_key"), str):
+                        out.add(doc["run_key"])
+        return out
+
+
+BRANCHES = "branches"  # <suite>/<model@version>/branches/<branch>.json: which run a branch's code gives
 
 # A writer refreshes its lease whenever it commits a chunk; a lease older than this is a writer
 # that died (SIGKILL, lost node) and no longer protects the run from `simtest runs gc`.
@@ -478,6 +539,8 @@ class RunInfo:
     def of(files: "_Files", path: str, key: str) -> "RunInfo":
         try:
             run = Run(files, path)
+        except StoreUnavailableError:
+            raise  # the store, not this run: never listed as a damaged run (or skipped as one)
         except StoreError as exc:
             return RunInfo(path, key, key.split("/")[0], key.split("/")[1], "", "", "", "", 0, 0, 0, {}, "",
                            problem=str(exc), location=files.uri(path))
@@ -512,8 +575,10 @@ def _live_writer(files: "_Files", path: str) -> str:
         try:
             lease = json.loads(files.read_bytes(files.join(path, LEASES, name)))
             beat = _parse_time(str(lease.get("heartbeat", "")))
-        except (OSError, ValueError, AttributeError):
+        except FileNotFoundError:  # released between the listing and the read
             continue
+        except (ValueError, AttributeError):  # half-written or foreign: assume a live writer
+            return f"an unreadable writer lease {name}"
         if now - beat < LEASE_STALE_S:
             return f"writer pid {lease.get('pid')} on {lease.get('host')}, last commit {lease.get('heartbeat')}"
     return ""
@@ -874,6 +939,8 @@ class RunWriter:
             self._lease = None
 
     def add(self, result: EpisodeResult) -> None:
+        if self._lease is None:  # also writers used without `with` (the pytest plugin's)
+            self._beat()
         self._buf.append(result)
         if len(self._buf) >= self.flush_rows or time.monotonic() - self._last >= self.flush_s:
             self.flush()
