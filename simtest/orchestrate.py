@@ -355,12 +355,12 @@ def _origin(run: Any) -> str:
     if git.get("branch"):
         where += f" on {git['branch']}"
     if ci.get("url"):
-        where += f", {ci['url']}"
+        where += f", CI job {ci['url']}"
     return where
 
 
 def _stored_origin(run: Any) -> str:
-    return f"the stored run of {run.model_label} ({_origin(run)})"
+    return f"the stored run of {run.model_label} from {_origin(run)}"
 
 
 def _describe_stored(role: str, run: Any, source: StoredSource, env_build: str) -> str:

@@ -128,7 +128,7 @@ def render_summary(d: ReportData, links: dict[str, str] | None = None) -> str:
     lines.append(" vs ".join(vs[:2]) + (f" and {vs[2]}" if len(vs) > 2 else "")
                  + f"; {d.n_cases} cases, {d.bounds_note}. Δ > 0 means the candidate is worse.")
     for role, where in sorted(d.stored.items()):  # a baseline read from main's stored run, not run here
-        lines.append(f"- {role} results read from {md_text(where)}; none re-run")
+        lines.append(f"- {role} results read from {md_text(where)} (none re-run)")
     bad = d.problems()
     if not bad:  # otherwise the table below says the same as the comparator's reasons
         for r in d.reasons[1:4]:

@@ -55,7 +55,7 @@ class Runner:
     the workflow's env (expressions replaced by this machine's values), GITHUB_OUTPUT and
     GITHUB_STEP_SUMMARY files, and step outputs."""
 
-    def __init__(self, job: str, workspace: Path, s3_server, bucket: str, tmp: Path):
+    def __init__(self, job: str, workspace: Path, s3_server, bucket: str, tmp: Path, github: dict | None = None):
         self.job, self.workspace = job, workspace
         self.outputs: dict[str, dict[str, str]] = {}
         self.summary = tmp / f"{job}-{workspace.name}-summary.md"
@@ -67,7 +67,7 @@ class Runner:
         unresolved = [k for k, v in wf_env.items() if "${{" in v and k not in here]
         assert not unresolved, f"workflow env {unresolved} use expressions this test does not provide"
         self.env = {**base, **wf_env, **here, "PATH": BIN + os.pathsep + base.get("PATH", ""),
-                    "GITHUB_STEP_SUMMARY": str(self.summary)}
+                    **(github or {}), "GITHUB_STEP_SUMMARY": str(self.summary)}
 
     def run(self, step_id: str) -> subprocess.CompletedProcess:
         s = step(self.job, step_id)
@@ -82,6 +82,30 @@ class Runner:
                               cwd=self.workspace, env=env, capture_output=True, text=True, timeout=300)
         self.outputs[step_id] = dict(line.split("=", 1) for line in out_file.read_text().splitlines() if "=" in line)
         return proc
+
+
+def github(event: str, run_id: int, **extra: str) -> dict:
+    """What GitHub's runner sets for a job of this event (the parts simtest reads)."""
+    return {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": event, "GITHUB_RUN_ID": str(run_id),
+            "GITHUB_RUN_ATTEMPT": "1", "GITHUB_REPOSITORY": "acme/robot", "GITHUB_SERVER_URL": "https://github.com",
+            "GITHUB_JOB": "gate" if event == "pull_request" else "baseline", **extra}
+
+
+def push_event(run_id: int) -> dict:
+    return github("push", run_id, GITHUB_REF_NAME="main", GITHUB_REF_TYPE="branch", GITHUB_REF="refs/heads/main")
+
+
+def pr_event(run_id: int, head: str, number: int) -> dict:
+    return github("pull_request", run_id, GITHUB_HEAD_REF=head, GITHUB_BASE_REF="main",
+                  GITHUB_REF_NAME=f"{number}/merge", GITHUB_REF=f"refs/pull/{number}/merge")
+
+
+def checkout_pr(worktree: Path) -> str:
+    """Check out what GitHub builds for a pull request: a synthetic merge of the PR's head into
+    main (refs/pull/N/merge), a commit that never becomes part of main."""
+    merge = git(worktree, "commit-tree", "HEAD^{tree}", "-p", "main", "-p", "HEAD", "-m", "synthetic PR merge")
+    git(worktree, "checkout", "-q", "--detach", merge)
+    return merge
 
 
 def simtest(cwd: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -139,13 +163,14 @@ def project(tmp_path: Path) -> Path:
 
 def test_pr_gates_against_mains_stored_baseline(project: Path, tmp_path: Path, s3_server, bucket):
     main_commit = git(project, "rev-parse", "HEAD")
-    push = Runner("baseline", project, s3_server, bucket, tmp_path)
+    push = Runner("baseline", project, s3_server, bucket, tmp_path, push_event(101))
     stored = push.run("store")
     assert stored.returncode == 0, stored.stdout + stored.stderr
     env = push.env
     (main_run,) = stored_runs(project, env)
     assert main_run["rows"] == 200 and main_run["model"] == "swingup@1.0"
     assert main_run["provenance"]["git"] == {"commit": main_commit, "branch": "main", "dirty": False}
+    assert main_run["provenance"]["ci"]["url"] == "https://github.com/acme/robot/actions/runs/101/attempts/1"
     main_keys = set(s3_server.keys(bucket))
     manifest_key = next(k for k in main_keys if k.endswith(main_run["key"] + "/manifest.json"))
     main_manifest = s3_server.filesystem().open_input_stream(manifest_key).read()
@@ -161,8 +186,10 @@ def test_pr_gates_against_mains_stored_baseline(project: Path, tmp_path: Path, s
     (same / "NOTES.md").write_text("a pull request that leaves the agent alone\n")
     git(same, "add", "NOTES.md")
     git(same, "commit", "-qm", "docs only")
+    checkout_pr(worse)
+    checkout_pr(same)
 
-    pr = Runner("gate", worse, s3_server, bucket, tmp_path)
+    pr = Runner("gate", worse, s3_server, bucket, tmp_path, pr_event(201, "pr/worse", 7))
     gate = pr.run("gate")
     assert gate.returncode == 0 and pr.outputs["gate"] == {"code": "1"}, gate.stdout + gate.stderr
     assert f"baseline: swingup@1.0 read from the stored run {main_run['path']}" in gate.stderr
@@ -172,8 +199,8 @@ def test_pr_gates_against_mains_stored_baseline(project: Path, tmp_path: Path, s
     assert "VERDICT: FAIL" in gate.stdout
     assert pr.run("summary").returncode == 0
     assert pr.summary.read_text() == (worse / "report" / "summary.md").read_text() != ""
-    assert f"baseline results read from the stored run of `swingup@1.0` (commit {main_commit[:10]} on main); none re-run" \
-        in pr.summary.read_text()
+    assert (f"baseline results read from the stored run of `swingup@1.0` from commit {main_commit[:10]} on main, "
+            "CI job `https://github.com/acme/robot/actions/runs/101/attempts/1` (none re-run)") in pr.summary.read_text()
     assert (worse / "report" / "report.html").is_file() and (worse / "report" / "junit.xml").is_file()
     assert list((worse / "report" / "failures").glob("*.gif"))  # the artifacts the upload step lists
     assert pr.run("exit").returncode == 1  # the job exits with the gate's code
@@ -189,7 +216,7 @@ def test_pr_gates_against_mains_stored_baseline(project: Path, tmp_path: Path, s
     assert pr_run["provenance"]["git"]["branch"] == "pr/worse"
     assert main_keys <= set(s3_server.keys(bucket))  # nothing of main's run was removed
 
-    ok_pr = Runner("gate", same, s3_server, bucket, tmp_path)
+    ok_pr = Runner("gate", same, s3_server, bucket, tmp_path, pr_event(202, "pr/docs", 8))
     ok = ok_pr.run("gate")
     assert ok_pr.outputs["gate"] == {"code": "0"}, ok.stdout + ok.stderr
     assert "VERDICT: PASS" in ok.stdout
@@ -199,6 +226,37 @@ def test_pr_gates_against_mains_stored_baseline(project: Path, tmp_path: Path, s
     assert ok_pr.run("exit").returncode == 0
     # main's run is byte for byte what the push job wrote
     assert s3_server.filesystem().open_input_stream(manifest_key).read() == main_manifest
+
+    # A PR that changes the agent's code without changing what it does passes; it is merged
+    # (a merge commit on main, not GitHub's synthetic PR commit); main's next push job reuses the
+    # PR's run, made with the same code, and says so: the next PR is judged against that run.
+    tidy = tmp_path / "pr-tidy"
+    git(project, "worktree", "add", "-q", "-b", "pr/tidy", str(tidy))
+    (tidy / "swingup_agent.py").write_text((tidy / "swingup_agent.py").read_text() + "\n# tidied\n")
+    git(tidy, "commit", "-qam", "agent: a comment")
+    checkout_pr(tidy)
+    tidy_pr = Runner("gate", tidy, s3_server, bucket, tmp_path, pr_event(203, "pr/tidy", 9))
+    gate = tidy_pr.run("gate")
+    assert tidy_pr.outputs["gate"] == {"code": "0"}, gate.stdout + gate.stderr
+    assert "swingup@1.0: running 200 cases" in gate.stderr  # new code digest: the PR's own run
+    (tidy_run,) = [r for r in stored_runs(project, env) if r["path"] not in (main_run["path"], pr_run["path"])]
+    assert tidy_run["provenance"]["ci"]["event"] == "pull_request"
+    git(project, "merge", "-q", "--no-ff", "-m", "Merge pull request #9", "pr/tidy")
+    merged = Runner("baseline", project, s3_server, bucket, tmp_path, push_event(102))
+    again = merged.run("store")
+    assert again.returncode == 0 and "running " not in again.stderr, again.stderr  # reused the PR's run
+    nxt = tmp_path / "pr-next"
+    git(project, "worktree", "add", "-q", "-b", "pr/next", str(nxt))
+    (nxt / "NOTES.md").write_text("after the merge\n")
+    git(nxt, "add", "NOTES.md")
+    git(nxt, "commit", "-qm", "docs")
+    checkout_pr(nxt)
+    next_pr = Runner("gate", nxt, s3_server, bucket, tmp_path, pr_event(204, "pr/next", 10))
+    gate = next_pr.run("gate")
+    assert next_pr.outputs["gate"] == {"code": "0"}, gate.stdout + gate.stderr
+    # the baseline is the merged code's run (which the PR job created), not main's older run
+    assert f"baseline: swingup@1.0 read from the stored run {tidy_run['path']}" in gate.stderr
+    assert "running " not in gate.stderr
 
 
 def test_gate_without_a_stored_main_run_says_which_command_makes_one(project: Path, tmp_path: Path, s3_server,
