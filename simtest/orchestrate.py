@@ -168,15 +168,21 @@ def _save_error(results: str, result) -> str:
     return f"cat {path.resolve()}"
 
 
-def _vouch(store: Any, run: Any, cases: Sequence[Case]) -> None:
+def _vouch(store: Any, run: Any, cases: Sequence[Case], prov: dict | None = None) -> bool:
     """A job on a branch (clean commit, not a pull request's job) that holds every case it asked
-    for records that its branch's code gives this run: the pointer PR gates read (docs/ci.md)."""
-    from simtest.execution.provenance import vouches_for
+    for records that its branch's code gives this run: the pointer PR gates read (docs/ci.md).
+    A job whose commit is older than the pointer's (jobs finishing out of order) leaves it."""
+    from simtest.execution.provenance import supersedes, vouches_for
 
-    prov = _provenance()
+    prov = _provenance() if prov is None else prov
     branch = vouches_for(prov)
-    if branch and not run.missing([c.case_id for c in cases]):
-        store.set_branch_run(run, branch, prov)
+    if not branch or run.missing([c.case_id for c in cases]):
+        return False
+    current = store.branch_run(run.suite, run.model_label, branch)
+    if current is not None and not supersedes((prov.get("git") or {}).get("commit"), current.get("commit")):
+        return False
+    store.set_branch_run(run, branch, prov)
+    return True
 
 
 @lru_cache(maxsize=1)

@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-__all__ = ["collect", "ci_job", "on_branch", "vouches_for", "BRANCH_ENV"]
+__all__ = ["collect", "ci_job", "on_branch", "vouches_for", "supersedes", "BRANCH_ENV"]
 
 BRANCH_ENV = "SIMTEST_BRANCH"  # overrides the branch a run is recorded on (e.g. a detached CI checkout)
 _GIT_TIMEOUT_S = 10.0
@@ -138,3 +138,12 @@ def on_branch(provenance: Mapping[str, Any] | None, branch: str, cwd: str | None
         if _git(["merge-base", "--is-ancestor", str(git["commit"]), ref], cwd) is not None:
             return True
     return False
+
+
+def supersedes(ours: str | None, theirs: str | None, cwd: str | None = None) -> bool:
+    """Whether a job at commit `ours` may replace a branch pointer written at `theirs`: not when
+    `theirs` is a strict descendant of `ours` (two jobs of one branch finishing out of order: the
+    older commit's job must not point the branch back). Without the history to tell, it may."""
+    if not ours or not theirs or ours == theirs:
+        return True
+    return _git(["merge-base", "--is-ancestor", ours, theirs], cwd) is None

@@ -111,3 +111,33 @@ def test_gc_keeps_the_run_a_branch_pointer_names(root: Path, monkeypatch):
     out = runs_gc(str(root), keep=1)
     assert f"kept {r1.location} (a branch's baseline)" in out and out.count("removed ") == 1
     assert Path(r1.path, MANIFEST).is_file()
+
+
+def test_an_older_commits_job_finishing_late_does_not_point_the_branch_back(root: Path, tmp_path: Path,
+                                                                            monkeypatch):
+    import subprocess
+
+    from simtest.orchestrate import _vouch
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    g = ["git", "-c", "user.email=t@example.invalid", "-c", "user.name=t"]
+    subprocess.run([*g, "init", "-q", "-b", "main"], cwd=repo, check=True)
+    commits = []
+    for i in range(2):
+        (repo / "a.txt").write_text(str(i))
+        subprocess.run([*g, "add", "a.txt"], cwd=repo, check=True)
+        subprocess.run([*g, "commit", "-qm", str(i)], cwd=repo, check=True)
+        commits.append(subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True,
+                                      text=True).stdout.strip())
+    monkeypatch.chdir(repo)  # the ancestry is read from the job's checkout
+    store = RunStore(str(root))
+    r1 = stored(store, 1, prov(commits[0]), 2)
+    r2 = stored(store, 2, prov(commits[1]), 1)
+    assert _vouch(store, r2, [], prov(commits[1]))  # the newer commit's job finishes first
+    assert not _vouch(store, r1, [], prov(commits[0]))  # the older one, late: leaves the pointer
+    assert store.branch_run("suite", "toy@1.0", "main")["run_key"] == r2.key
+    assert _vouch(store, r1, [], prov("f" * 40))  # a commit this checkout cannot place: the later wins
+    assert store.branch_run("suite", "toy@1.0", "main")["run_key"] == r1.key
+    assert not _vouch(store, r2, [], prov(commits[1], event="pull_request"))  # a PR's job never vouches
+    assert not _vouch(store, r2, [result(9).case], prov(commits[1]))  # nor a job missing a case it asked for
