@@ -512,22 +512,17 @@ def _stored_siblings(sub: LoadedSuite, stored: dict, sources: dict, options: Exe
     """The stored runs of a suite's corpus or behaviour part for the roles read from storage: the
     sibling of the chosen run (same model digest and env build), else the branch's newest."""
     from simtest.core.errors import StoreError, StoreUnavailableError
-    from simtest.execution.store import open_run_path, suite_slug
+    from simtest.execution.store import RunStore, suite_slug
 
     out = {}
     for role, run in stored.items():
-        where = run.location
-        parts = where.split("?")[0].rstrip("/").rsplit("/", 3)  # <root>/<suite>/<model>/<key>
-        sibling = None
-        if len(parts) == 4:
-            query = ("?" + where.split("?", 1)[1]) if "?" in where else ""
-            candidate = f"{parts[0]}/{suite_slug(sub.suite.name)}/{parts[2]}/{parts[3]}{query}"
-            try:
-                sibling = open_run_path(candidate)
-            except StoreUnavailableError:
-                raise
-            except StoreError:  # no sibling: look the branch up instead
-                sibling = None
+        _, model, leaf = run.key.split("/")
+        try:  # the same model digest and env build, under the sibling suite of the same results root
+            sibling = RunStore(results_root(run.location, run.key)).open_key(f"{suite_slug(sub.suite.name)}/{model}/{leaf}")
+        except StoreUnavailableError:
+            raise
+        except (StoreError, UsageError):  # no sibling (or a moved run): look the branch up instead
+            sibling = None
         if sibling is None:
             if sources[role].run_uri:
                 raise UsageError(f"the stored {role} run {sources[role].run_uri} has no {sub.suite.name} run beside "

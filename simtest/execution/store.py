@@ -471,15 +471,18 @@ class RunStore:
 
     def branch_run(self, suite: str, model_label: str, branch: str) -> dict | None:
         """The pointer `set_branch_run` left for (suite, model, branch), or None."""
+        return self._read_pointer(self._pointer(suite, model_label, branch))
+
+    def _read_pointer(self, path: str) -> dict | None:
         try:
-            doc = json.loads(self._files.read_bytes(self._pointer(suite, model_label, branch)))
+            doc = json.loads(self._files.read_bytes(path))
         except FileNotFoundError:
             return None
         except ValueError:
-            log.warning("%s: unreadable branch pointer; ignored", self._pointer(suite, model_label, branch))
+            log.warning("%s: unreadable branch pointer; ignored", path)
             return None
-        ok = isinstance(doc, dict) and isinstance(doc.get("run_key"), str) and len(doc["run_key"].split("/")) == 3 \
-            and ".." not in doc["run_key"].split("/")
+        key = doc.get("run_key") if isinstance(doc, dict) else None
+        ok = isinstance(key, str) and len(key.split("/")) == 3 and ".." not in key.split("/")
         return doc if ok else None
 
     def pointed_keys(self) -> set[str]:
@@ -489,13 +492,8 @@ class RunStore:
         for s in f.list_dirs(self.root):
             for m in f.list_dirs(f.join(self.root, s)):
                 for name in f.list_files(f.join(self.root, s, m, BRANCHES)):
-                    try:
-                        doc = json.loads(f.read_bytes(f.join(self.root, s, m, BRANCHES, name)))
-                    except FileNotFoundError:
-                        continue
-                    except ValueError:
-                        continue
-                    if isinstance(doc, dict) and isinstance(doc.get("run_key"), str):
+                    doc = self._read_pointer(f.join(self.root, s, m, BRANCHES, name))
+                    if doc is not None:
                         out.add(doc["run_key"])
         return out
 
